@@ -1,0 +1,13 @@
+//! wedge: why is this container-tooling process hung or crashed, and the proof.
+//!
+//! The pipeline (see docs/architecture.md): a source (live process tree, core, log, bundle)
+//! produces a [`model::Snapshot`]; facts are derived from it; signatures turn facts into
+//! findings; renderers print them.
+
+pub mod binary;
+pub mod memory;
+pub mod model;
+pub mod render;
+pub mod source;
+pub mod syscall;
+pub mod unwind;

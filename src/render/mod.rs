@@ -1,0 +1,1 @@
+//! Output: human tables and JSON.

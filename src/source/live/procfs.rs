@@ -1,0 +1,1 @@
+//! Readers for /proc: process identity, threads' kernel wait state, fds and mappings.

@@ -1,0 +1,3 @@
+//! Where snapshots come from: live process trees (and later cores, logs and bundles).
+
+pub mod live;

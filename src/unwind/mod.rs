@@ -1,0 +1,1 @@
+//! Unwinding captured stacks into frames.

@@ -4,9 +4,11 @@
 //! produces a [`model::Snapshot`]; facts are derived from it; signatures turn facts into
 //! findings; renderers print them.
 
+pub mod analyze;
 pub mod binary;
 pub mod memory;
 pub mod model;
+pub mod probes;
 pub mod render;
 pub mod source;
 pub mod syscall;

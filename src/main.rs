@@ -1,1 +1,82 @@
-fn main() {}
+//! wedge's entry point: parse the command line, run the job, map the outcome to an exit code.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command, DiagnoseArgs};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use wedge::model::Diagnosis;
+use wedge::render::{self, ReportOptions, Style};
+use wedge::source::live::{self, CaptureError, CaptureOptions};
+
+/// Exit codes, as documented in the README and `wedge --help`.
+mod exit {
+    pub const CLEAN: u8 = 0;
+    pub const FINDINGS: u8 = 1;
+    pub const NOT_FOUND: u8 = 3;
+    pub const NOT_PERMITTED: u8 = 4;
+    pub const FAILURE: u8 = 5;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // First signal: finish safely (resume everything) and exit 130. Second: exit at once.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted));
+        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
+    }
+    match cli.command {
+        Command::Diagnose(args) => diagnose(args, interrupted),
+    }
+}
+
+fn diagnose(args: DiagnoseArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
+    let opts = CaptureOptions {
+        children: !args.no_children,
+        stop: !args.no_stop,
+        max_stack_bytes: args.max_stack_bytes,
+        stop_timeout: Duration::from_millis(args.stop_timeout_ms),
+        hold: args.debug_hold_ms.map(Duration::from_millis),
+        interrupted,
+    };
+    let (capture, failure) = match live::capture(args.pid, &opts) {
+        Ok(c) => (c, None),
+        Err(CaptureError::NotPermitted {
+            reason, partial, ..
+        }) => (*partial, Some((exit::NOT_PERMITTED, reason))),
+        Err(e @ (CaptureError::NoSuchProcess(_) | CaptureError::ExitedDuringCapture(_))) => {
+            return fail(exit::NOT_FOUND, &e.to_string());
+        }
+        Err(e @ CaptureError::Interrupted) => return fail(exit::INTERRUPTED, &e.to_string()),
+        Err(e) => return fail(exit::FAILURE, &e.to_string()),
+    };
+    let diagnosis = wedge::analyze::diagnose_live(capture);
+    emit(&diagnosis, &args.output);
+    match failure {
+        Some((code, reason)) => fail(code, &reason),
+        None if diagnosis.findings.is_empty() => ExitCode::from(exit::CLEAN),
+        None => ExitCode::from(exit::FINDINGS),
+    }
+}
+
+fn emit(d: &Diagnosis, out: &cli::OutputArgs) {
+    let text = if out.json {
+        render::json(d)
+    } else {
+        render::report(d, Style::from_choice(out.color.as_str()), ReportOptions { all: out.all })
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`wedge … | head`) is not an error worth a message.
+    let _ = writeln!(stdout, "{text}");
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("wedge: {message}");
+    ExitCode::from(code)
+}

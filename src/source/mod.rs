@@ -1,3 +1,4 @@
 //! Where snapshots come from: live process trees (and later cores, logs and bundles).
 
 pub mod live;
+pub mod regs;

@@ -1,3 +1,9 @@
 //! Live capture: walk the process tree, freeze it, copy what analysis needs, resume it.
 
+pub mod access;
+pub mod capture;
+pub mod freeze;
 pub mod procfs;
+pub mod ptrace;
+
+pub use capture::{CaptureError, CaptureOptions, LiveCapture, capture};

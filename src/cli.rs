@@ -1,0 +1,76 @@
+//! The command line: one subcommand per job.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wedge",
+    version,
+    about = "Why is this container-tooling process hung or crashed? wedge shows, and proves it.",
+    after_help = "Exit codes: 0 nothing found, 1 findings reported, 2 bad usage, \
+                  3 target not found, 4 not permitted (a partial report was printed), \
+                  5 other failure, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Freeze a live process tree briefly, copy what matters, resume it, and explain it.
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print the snapshot and findings as JSON instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    /// Show every thread and every mapping, not only the notable ones.
+    #[arg(long)]
+    pub all: bool,
+    /// Colour the report: auto (terminal only, NO_COLOR honoured), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The process to look at; its descendants are included unless --no-children.
+    pub pid: i32,
+    /// Capture only this process, not its descendants.
+    #[arg(long)]
+    pub no_children: bool,
+    /// Do not stop anything: report only what /proc shows (no registers, no stacks).
+    #[arg(long)]
+    pub no_stop: bool,
+    /// Upper bound on the bytes of each thread's stack copied during the freeze.
+    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
+    pub max_stack_bytes: usize,
+    /// How long to wait for all threads to stop before giving up on the stragglers.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub stop_timeout_ms: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Testing aid: keep the tree stopped this long after the copy.
+    #[arg(long, hide = true, value_name = "MS")]
+    pub debug_hold_ms: Option<u64>,
+}

@@ -1,0 +1,106 @@
+//! The probe programs of probes/: sources embedded in wedge, built on demand with the system
+//! C compiler, cached by a hash of source and flags so repeated runs reuse the binary.
+//!
+//! Builds are atomic (compile to a temporary name, then rename), so parallel tests and
+//! concurrent wedge runs can share one cache directory.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One probe program.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    pub name: &'static str,
+    /// What the probe does, for `wedge confirm` and the docs.
+    pub about: &'static str,
+    pub source: &'static str,
+    pub cflags: &'static [&'static str],
+}
+
+pub const PROBES: &[Probe] = &[
+    Probe {
+        name: "blocked_threads",
+        about: "threads parked on a stdio lock, a pipe read and nanosleep",
+        source: include_str!("../probes/native/blocked_threads.c"),
+        cflags: &["-O1", "-g", "-pthread"],
+    },
+    Probe {
+        name: "memfd_exec",
+        about: "runs a program from a memfd, as runc runs itself",
+        source: include_str!("../probes/native/memfd_exec.c"),
+        cflags: &["-O1", "-g"],
+    },
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("no probe named {0:?}")]
+    Unknown(String),
+    #[error("cannot run the C compiler {cc:?}: {source} (install gcc)")]
+    NoCompiler { cc: String, source: std::io::Error },
+    #[error("building probe {name} failed:\n{stderr}")]
+    BuildFailed { name: String, stderr: String },
+    #[error("probe cache {dir}: {source}")]
+    Cache { dir: String, source: std::io::Error },
+}
+
+pub fn find(name: &str) -> Option<&'static Probe> {
+    PROBES.iter().find(|p| p.name == name)
+}
+
+/// Builds probe `name` into `cache_dir` (unless an identical build is there) and returns
+/// the path of the executable.
+pub fn build(name: &str, cache_dir: &Path) -> Result<PathBuf, ProbeError> {
+    let probe = find(name).ok_or_else(|| ProbeError::Unknown(name.to_string()))?;
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    probe.source.hash(&mut h);
+    probe.cflags.hash(&mut h);
+    cc.hash(&mut h);
+    let out = cache_dir.join(format!("{}-{:016x}", probe.name, h.finish()));
+    if out.exists() {
+        return Ok(out);
+    }
+    let cache_err = |source| ProbeError::Cache {
+        dir: cache_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(cache_dir).map_err(cache_err)?;
+    let src = cache_dir.join(format!("{}-{}.c", probe.name, std::process::id()));
+    std::fs::write(&src, probe.source).map_err(cache_err)?;
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let result = Command::new(&cc)
+        .args(probe.cflags)
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&src)
+        .output();
+    let _ = std::fs::remove_file(&src);
+    let output = result.map_err(|source| ProbeError::NoCompiler { cc: cc.clone(), source })?;
+    if !output.status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ProbeError::BuildFailed {
+            name: name.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    std::fs::rename(&tmp, &out).map_err(cache_err)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_once_and_reuses_the_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = build("memfd_exec", dir.path()).unwrap();
+        let t = std::fs::metadata(&a).unwrap().modified().unwrap();
+        let b = build("memfd_exec", dir.path()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(std::fs::metadata(&b).unwrap().modified().unwrap(), t);
+        assert!(matches!(build("nope", dir.path()), Err(ProbeError::Unknown(_))));
+    }
+}

@@ -1,0 +1,501 @@
+//! The human report: findings first, then the process tree, each process's threads (grouped
+//! when their stacks are identical), fds and notable mappings, then what is missing.
+
+use super::style::Style;
+use crate::model::{Diagnosis, Fd, FdKind, Frame, Mapping, Process, Snapshot, Source, SymbolSource, Thread};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReportOptions {
+    /// Every mapping and every thread separately, not only the notable ones.
+    pub all: bool,
+}
+
+pub fn report(d: &Diagnosis, style: Style, opts: ReportOptions) -> String {
+    let mut out = String::new();
+    let s = &d.snapshot;
+    header(&mut out, s, style);
+    findings(&mut out, d, style);
+    tree(&mut out, s, style);
+    for p in &s.processes {
+        process(&mut out, p, style, opts);
+    }
+    notes(&mut out, s, style);
+    out
+}
+
+fn header(out: &mut String, s: &Snapshot, style: Style) {
+    let threads: usize = s.processes.iter().map(|p| p.threads.len()).sum();
+    let what = match &s.source {
+        Source::Live { pid, stopped, .. } => {
+            let how = if *stopped { "" } else { " (procfs only: --no-stop)" };
+            format!("live process tree of pid {pid}{how}")
+        }
+        Source::Core { path } => format!("core file {path}"),
+        Source::Log { path } => format!("log {path}"),
+        Source::Bundle { path } => format!("bundle {path}"),
+    };
+    let _ = writeln!(
+        out,
+        "{} {what}: {} process(es), {threads} thread(s)",
+        style.bold("wedge"),
+        s.processes.len()
+    );
+    let paused: Vec<u64> = s.processes.iter().filter_map(|p| p.pause_us).collect();
+    if let Some(max) = paused.iter().max() {
+        let _ = writeln!(out, "stopped for at most {}, then resumed", fmt_us(*max));
+    }
+    out.push('\n');
+}
+
+fn findings(out: &mut String, d: &Diagnosis, style: Style) {
+    if d.findings.is_empty() {
+        let _ = writeln!(out, "{} none: no known signature matched\n", style.bold("Findings:"));
+        return;
+    }
+    let _ = writeln!(out, "{}", style.bold("Findings"));
+    for f in &d.findings {
+        let _ = writeln!(
+            out,
+            "  {} {} ({:?})",
+            style.red(&format!("[{}]", f.id)),
+            style.bold(&f.title),
+            f.confidence
+        );
+        let _ = writeln!(out, "    {}", f.explanation);
+        for e in &f.evidence {
+            let _ = writeln!(out, "    - {}", e.text);
+        }
+        if let Some(w) = &f.workaround {
+            let _ = writeln!(out, "    workaround: {w}");
+        }
+        if let Some(v) = &f.fixed_in {
+            let _ = writeln!(out, "    fixed in: {v}");
+        }
+        if !f.references.is_empty() {
+            let _ = writeln!(out, "    references: {}", f.references.join(", "));
+        }
+    }
+    out.push('\n');
+}
+
+fn tree(out: &mut String, s: &Snapshot, style: Style) {
+    let mut t = style.table(&["PID", "PPID", "COMM", "STATE", "THREADS", "PAUSE", "EXE"]);
+    // Depth-first from the processes whose parent was not captured.
+    let mut rows = Vec::new();
+    let roots: Vec<&Process> = s
+        .processes
+        .iter()
+        .filter(|p| s.process(p.ppid).is_none())
+        .collect();
+    for r in roots {
+        walk(s, r, 0, &mut rows);
+    }
+    for (depth, p) in rows {
+        let exe = p.exe.as_ref().map(|e| e.path.as_str()).unwrap_or("?");
+        t.add_row(vec![
+            style.cell(format!("{}{}", "  ".repeat(depth), p.pid), false),
+            style.cell(p.ppid, false),
+            style.cell(&p.comm, false),
+            style.cell(&p.state, p.state == "D" || p.state == "Z"),
+            style.cell(p.threads.len(), false),
+            style.cell(
+                p.pause_us.map(fmt_us).unwrap_or_else(|| "not stopped".into()),
+                !p.stopped,
+            ),
+            style.cell(exe, false),
+        ]);
+    }
+    let _ = writeln!(out, "{}\n{t}\n", style.bold("Process tree"));
+}
+
+fn walk<'a>(s: &'a Snapshot, p: &'a Process, depth: usize, rows: &mut Vec<(usize, &'a Process)>) {
+    if rows.iter().any(|(_, q)| q.pid == p.pid) {
+        return;
+    }
+    rows.push((depth, p));
+    for c in s.processes.iter().filter(|c| c.ppid == p.pid && c.pid != p.pid) {
+        walk(s, c, depth + 1, rows);
+    }
+}
+
+fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
+    let _ = writeln!(
+        out,
+        "{} {}",
+        style.bold(&format!("Process {} ({})", p.pid, p.comm)),
+        style.dim(&p.cmdline.join(" "))
+    );
+    if let Some(exe) = &p.exe {
+        let memfd = exe
+            .memfd
+            .as_ref()
+            .map(|m| format!(" [memfd {m}]"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  exe {}{memfd}", exe.path);
+    }
+    let ns: Vec<String> = p
+        .namespaces
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  uid {} gid {}{}{}",
+        p.uid[1],
+        p.gid[1],
+        if p.nspid.len() > 1 {
+            format!(", nspid {:?}", p.nspid)
+        } else {
+            String::new()
+        },
+        if ns.is_empty() {
+            String::new()
+        } else {
+            format!(", ns {}", ns.join(" "))
+        }
+    );
+    if let Some(cg) = p.cgroup.first() {
+        let _ = writeln!(out, "  cgroup {cg}");
+    }
+    out.push('\n');
+    threads(out, p, style, opts);
+    fds(out, p, style);
+    mappings(out, p, style, opts);
+}
+
+/// A key that is equal for threads a person would read as "the same": same state, same wait,
+/// same frames.
+fn stack_key(t: &Thread) -> String {
+    let mut k = format!(
+        "{}|{}|{}|",
+        t.state,
+        t.wchan.as_deref().unwrap_or(""),
+        t.syscall.as_ref().and_then(|s| s.name.as_deref()).unwrap_or("")
+    );
+    for f in &t.frames {
+        let _ = write!(k, "{}:{};", f.function.as_deref().unwrap_or("?"), f.function_offset.unwrap_or(f.pc));
+    }
+    k
+}
+
+fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
+    let mut t = style.table(&["TID", "NAME", "STATE", "WCHAN", "SYSCALL"]);
+    for th in &p.threads {
+        let sys = th.syscall.as_ref().map(syscall_text).unwrap_or_default();
+        t.add_row(vec![
+            style.cell(th.tid, false),
+            style.cell(&th.name, false),
+            style.cell(&th.state, th.state == "D"),
+            style.cell(th.wchan.as_deref().unwrap_or(""), false),
+            style.cell(sys, false),
+        ]);
+    }
+    let _ = writeln!(out, "  {}\n{}\n", style.bold("Threads"), indent(&t.to_string(), 2));
+
+    // Stacks, grouped: threads with identical stacks print once.
+    let mut groups: Vec<(String, Vec<&Thread>)> = Vec::new();
+    for th in &p.threads {
+        let key = if opts.all { th.tid.to_string() } else { stack_key(th) };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(th),
+            None => groups.push((key, vec![th])),
+        }
+    }
+    for (_, group) in &groups {
+        let first = group[0];
+        let tids: Vec<String> = group.iter().map(|t| t.tid.to_string()).collect();
+        let who = if group.len() == 1 {
+            format!("Thread {} \"{}\"", first.tid, first.name)
+        } else {
+            format!("{} threads ({}) \"{}\"", group.len(), tids.join(", "), first.name)
+        };
+        let _ = writeln!(
+            out,
+            "  {} {} {}",
+            style.bold(&who),
+            first.state,
+            first.wchan.as_deref().unwrap_or("")
+        );
+        if let Some(sys) = &first.syscall {
+            let _ = writeln!(out, "    in {}", syscall_text(sys));
+        }
+        if let Some(sig) = first.redelivered_signal {
+            let _ = writeln!(out, "    signal {sig} arrived during the capture and was re-delivered");
+        }
+        if first.frames.is_empty() {
+            let why = if first.registers.is_none() {
+                "not stopped: no stack"
+            } else {
+                "no frames"
+            };
+            let _ = writeln!(out, "    {}", style.dim(&format!("({why})")));
+        }
+        for (i, f) in first.frames.iter().enumerate() {
+            frame(out, i, f, style);
+        }
+        if let Some(why) = &first.unwind_stop {
+            let _ = writeln!(out, "    {}", style.dim(&format!("(unwinding stopped: {why})")));
+        }
+        if !first.kernel_stack.is_empty() && opts.all {
+            let _ = writeln!(out, "    kernel: {}", first.kernel_stack.join(" ← "));
+        }
+        out.push('\n');
+    }
+}
+
+fn frame(out: &mut String, i: usize, f: &Frame, style: Style) {
+    let module = f
+        .module
+        .as_deref()
+        .map(|m| m.rsplit('/').next().unwrap_or(m))
+        .unwrap_or("?");
+    for inl in &f.inlined {
+        let loc = match (&inl.file, inl.line) {
+            (Some(file), Some(l)) => format!(" at {file}:{l}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "    {:>3}  {:18}  {} (inlined){loc}", "", "", inl.function);
+    }
+    let name = match &f.function {
+        Some(n) => {
+            let off = f.function_offset.map(|o| format!("+{o:#x}")).unwrap_or_default();
+            let nearest = if f.symbol_source == Some(SymbolSource::NearestExport) {
+                style.yellow(" (nearest export: may be wrong)")
+            } else {
+                String::new()
+            };
+            format!("{}{off}{nearest}", style.bold(n))
+        }
+        None => style.yellow("??"),
+    };
+    let _ = writeln!(
+        out,
+        "    #{i:<3} {:#018x}  {name}  {}  {}",
+        f.pc,
+        style.dim(module),
+        style.dim(&format!("[{}]", f.trust.name()))
+    );
+    if let (Some(file), Some(line)) = (&f.file, f.line) {
+        let _ = writeln!(out, "    {:>3}  {:18}  at {file}:{line}", "", "");
+    }
+}
+
+pub fn syscall_text(s: &crate::model::Syscall) -> String {
+    let mut text = s
+        .decoded
+        .clone()
+        .unwrap_or_else(|| format!("{}(…)", s.name.as_deref().unwrap_or(&format!("syscall {}", s.nr))));
+    if let Some(w) = &s.futex
+        && let Some(v) = w.value
+    {
+        let _ = write!(text, " [word={v}]");
+    }
+    if let Some(p) = &s.path {
+        let _ = write!(text, " path={p:?}");
+    }
+    text
+}
+
+fn fds(out: &mut String, p: &Process, style: Style) {
+    if p.fds.is_empty() {
+        return;
+    }
+    let mut t = style.table(&["FD", "TYPE", "TARGET", "FLAGS", "POS", "DETAIL"]);
+    for fd in &p.fds {
+        let (kind, detail) = fd_kind(fd);
+        t.add_row(vec![
+            style.cell(fd.fd, false),
+            style.cell(kind, false),
+            style.cell(&fd.target, false),
+            style.cell(fd.flags.map(open_flags).unwrap_or_default(), false),
+            style.cell(fd.pos.map(|p| p.to_string()).unwrap_or_default(), false),
+            style.cell(detail, false),
+        ]);
+    }
+    let _ = writeln!(
+        out,
+        "  {}\n{}\n",
+        style.bold(&format!("File descriptors ({})", p.fds.len())),
+        indent(&t.to_string(), 2)
+    );
+}
+
+fn fd_kind(fd: &Fd) -> (&'static str, String) {
+    match &fd.kind {
+        FdKind::File { deleted, .. } => ("file", if *deleted { "deleted".into() } else { String::new() }),
+        FdKind::Fifo { .. } => ("fifo", String::new()),
+        FdKind::Pipe { inode } => ("pipe", format!("inode {inode}")),
+        FdKind::Socket { inode, info } => ("socket", {
+            let mut d = format!("inode {inode}");
+            match info {
+                Some(crate::model::SocketInfo::Unix(u)) => {
+                    let _ = write!(d, ", unix {} {}", u.socket_type, u.state);
+                    if let Some(p) = &u.path {
+                        let _ = write!(d, " {p}");
+                    }
+                    if let Some(peer) = u.peer_inode {
+                        let _ = write!(d, ", peer inode {peer}");
+                    }
+                }
+                Some(crate::model::SocketInfo::Inet { protocol, local, remote, state }) => {
+                    let _ = write!(d, ", {protocol} {local} → {remote} {state}");
+                }
+                Some(crate::model::SocketInfo::Netlink { protocol }) => {
+                    let _ = write!(d, ", netlink {protocol}");
+                }
+                None => {}
+            }
+            d
+        }),
+        FdKind::Memfd { name, seals } => (
+            "memfd",
+            format!(
+                "{name}{}",
+                seals.map(|s| format!(", seals {}", seal_names(s))).unwrap_or_default()
+            ),
+        ),
+        FdKind::Eventfd { count } => ("eventfd", count.map(|c| format!("count {c}")).unwrap_or_default()),
+        FdKind::Epoll { targets } => (
+            "epoll",
+            format!(
+                "watches fd {}",
+                targets.iter().map(|t| t.fd.to_string()).collect::<Vec<_>>().join(",")
+            ),
+        ),
+        FdKind::Inotify { watches } => ("inotify", format!("{} watch(es)", watches.len())),
+        FdKind::Signalfd { sigmask } => ("signalfd", sigmask.clone().unwrap_or_default()),
+        FdKind::Timerfd { detail } => ("timerfd", detail.clone().unwrap_or_default()),
+        FdKind::Pidfd { pid } => ("pidfd", pid.map(|p| format!("pid {p}")).unwrap_or_default()),
+        FdKind::AnonInode { name } => ("anon", name.clone()),
+        FdKind::Device { .. } => ("device", String::new()),
+        FdKind::Other => ("?", String::new()),
+    }
+}
+
+/// Open flags in words: access mode plus the flags that matter when reading a hang.
+pub fn open_flags(f: u32) -> String {
+    let mut v = vec![match f & 3 {
+        0 => "r",
+        1 => "w",
+        _ => "rw",
+    }];
+    for (bit, name) in [
+        (0o2000u32, "append"),
+        (0o4000, "nonblock"),
+        (0o2000000, "cloexec"),
+        (0o200000, "directory"),
+        (0o10000000, "path"),
+    ] {
+        if f & bit != 0 {
+            v.push(name);
+        }
+    }
+    v.join(",")
+}
+
+/// memfd seals (F_GET_SEALS) in words.
+pub fn seal_names(s: u32) -> String {
+    let names: Vec<&str> = [
+        (1u32, "SEAL"),
+        (2, "SHRINK"),
+        (4, "GROW"),
+        (8, "WRITE"),
+        (16, "FUTURE_WRITE"),
+        (32, "EXEC"),
+    ]
+    .iter()
+    .filter(|(b, _)| s & b != 0)
+    .map(|(_, n)| *n)
+    .collect();
+    if names.is_empty() { "none".into() } else { names.join("|") }
+}
+
+/// Mappings worth a look when reading a hang: code, shared memory, memfds, deleted files.
+pub fn is_notable(m: &Mapping) -> bool {
+    m.is_exec() || m.is_shared() || m.memfd_name().is_some() || m.is_deleted()
+}
+
+fn mappings(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
+    let shown: Vec<&Mapping> = p.mappings.iter().filter(|m| opts.all || is_notable(m)).collect();
+    if shown.is_empty() {
+        return;
+    }
+    let mut t = style.table(&["RANGE", "SIZE", "PERMS", "OFFSET", "RSS", "PATH", "VMFLAGS"]);
+    for m in &shown {
+        t.add_row(vec![
+            style.cell(format!("{:x}-{:x}", m.start, m.end), false),
+            style.cell(fmt_kb((m.end - m.start) / 1024), false),
+            style.cell(&m.perms, m.memfd_name().is_some() && m.is_write() && !m.is_shared()),
+            style.cell(format!("{:#x}", m.offset), false),
+            style.cell(m.rss_kb.map(fmt_kb).unwrap_or_default(), false),
+            style.cell(m.path.as_deref().unwrap_or("[anon]"), false),
+            style.cell(m.vm_flags.join(" "), false),
+        ]);
+    }
+    let title = if opts.all {
+        format!("Mappings ({})", p.mappings.len())
+    } else {
+        format!(
+            "Notable mappings ({} of {}: code, shared, memfd, deleted; --all for every one)",
+            shown.len(),
+            p.mappings.len()
+        )
+    };
+    let _ = writeln!(out, "  {}\n{}\n", style.bold(&title), indent(&t.to_string(), 2));
+}
+
+fn notes(out: &mut String, s: &Snapshot, style: Style) {
+    if s.notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", style.bold("What is missing"));
+    for n in &s.notes {
+        let who = match (n.pid, n.tid) {
+            (Some(p), Some(t)) => format!("pid {p} tid {t}: "),
+            (Some(p), None) => format!("pid {p}: "),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  - {}{}", who, style.yellow(&n.message));
+    }
+}
+
+fn indent(s: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    s.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+pub fn fmt_us(us: u64) -> String {
+    if us >= 10_000 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else if us >= 1000 {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    } else {
+        format!("{us} µs")
+    }
+}
+
+fn fmt_kb(kb: u64) -> String {
+    if kb >= 1024 * 1024 {
+        format!("{:.1}G", kb as f64 / 1048576.0)
+    } else if kb >= 1024 {
+        format!("{:.1}M", kb as f64 / 1024.0)
+    } else {
+        format!("{kb}K")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_for_flags_and_seals() {
+        assert_eq!(open_flags(0o2004002), "rw,nonblock,cloexec");
+        assert_eq!(open_flags(0), "r");
+        assert_eq!(seal_names(0x1f), "SEAL|SHRINK|GROW|WRITE|FUTURE_WRITE");
+        assert_eq!(seal_names(0), "none");
+        assert_eq!(fmt_us(812), "812 µs");
+        assert_eq!(fmt_us(1500), "1.50 ms");
+    }
+}

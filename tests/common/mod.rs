@@ -1,0 +1,207 @@
+//! Shared pieces of the integration tests: build and start probes, run wedge, read /proc.
+//! Every process a test starts is killed by pid when its guard drops, even on failure.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wedge::model::{Diagnosis, Process, Thread};
+
+pub fn wedge_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wedge")
+}
+
+pub fn probe_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("probes")
+}
+
+pub fn probe(name: &str) -> PathBuf {
+    wedge::probes::build(name, &probe_dir()).expect("probe builds")
+}
+
+/// A process a test started; killed (SIGKILL, by pid) and reaped on drop.
+pub struct Running {
+    pub child: Child,
+    pub pid: i32,
+    pub lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts `cmd` with stdout captured line by line.
+    pub fn start(mut cmd: Command) -> Running {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn");
+        let pid = child.id() as i32;
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("stdout");
+        let sink = Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Running {
+            child,
+            pid,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits for the process to exit and for all of its output; returns the exit code.
+    pub fn finish(&mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().expect("wait");
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (status.code(), self.lines.lock().unwrap().join("\n"))
+    }
+
+    /// Waits for a stdout line starting with `prefix`; returns it.
+    pub fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| l.starts_with(prefix)) {
+                return l.clone();
+            }
+            assert!(Instant::now() < end, "no line {prefix:?} within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn count_lines(&self, prefix: &str) -> usize {
+        self.lines.lock().unwrap().iter().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain kill(2) on a pid this test started.
+        unsafe { libc::kill(self.pid, sig) };
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the blocked_threads probe (optionally through a wrapper command) and waits until
+/// it is ready and its waiter thread sleeps on the lock.
+pub fn start_blocked_threads(wrapper: &[&str]) -> Running {
+    let exe = probe("blocked_threads");
+    let mut cmd = if wrapper.is_empty() {
+        Command::new(&exe)
+    } else {
+        let mut c = Command::new(wrapper[0]);
+        c.args(&wrapper[1..]).arg(&exe);
+        c
+    };
+    cmd.env("LC_ALL", "C");
+    let r = Running::start(cmd);
+    let ready = r.wait_line("ready ", Duration::from_secs(10));
+    let pid: i32 = ready["ready ".len()..].trim().parse().expect("pid");
+    assert!(
+        wait_until(Duration::from_secs(5), || thread_named(pid, "waiter")
+            .is_some_and(|tid| state_of(pid, tid) == Some('S'))),
+        "waiter thread never blocked"
+    );
+    r
+}
+
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f()
+}
+
+/// One-letter state of a thread from /proc.
+pub fn state_of(pid: i32, tid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+pub fn tids(pid: i32) -> Vec<i32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn thread_named(pid: i32, name: &str) -> Option<i32> {
+    tids(pid).into_iter().find(|t| {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{t}/comm"))
+            .is_ok_and(|c| c.trim() == name)
+    })
+}
+
+/// True when any thread of `pid` is in a stopped or traced state (T or t).
+pub fn any_stopped(pid: i32) -> bool {
+    tids(pid)
+        .into_iter()
+        .any(|t| matches!(state_of(pid, t), Some('t') | Some('T')))
+}
+
+pub fn all_traced(pid: i32) -> bool {
+    let t = tids(pid);
+    !t.is_empty() && t.into_iter().all(|t| state_of(pid, t) == Some('t'))
+}
+
+pub fn wedge(args: &[&str]) -> Output {
+    Command::new(wedge_bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run wedge")
+}
+
+/// Runs `wedge diagnose PID --json` (plus `extra`) and parses what it printed.
+pub fn diagnose_json(pid: i32, extra: &[&str]) -> (Diagnosis, Output) {
+    let pid_s = pid.to_string();
+    let mut args = vec!["diagnose", pid_s.as_str(), "--json"];
+    args.extend_from_slice(extra);
+    let out = wedge(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let d: Diagnosis = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "wedge printed no JSON ({e}); rc={:?} stderr={}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (d, out)
+}
+
+pub fn thread_by_name<'a>(p: &'a Process, name: &str) -> &'a Thread {
+    p.threads
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no thread {name} in {:?}", p.threads.iter().map(|t| &t.name).collect::<Vec<_>>()))
+}
+
+/// Function names of a thread's frames, innermost first (inlined calls included).
+pub fn functions(t: &Thread) -> Vec<String> {
+    let mut v = Vec::new();
+    for f in &t.frames {
+        for i in &f.inlined {
+            v.push(i.function.clone());
+        }
+        v.push(f.function.clone().unwrap_or_else(|| "??".into()));
+    }
+    v
+}
+
+pub fn assert_no_panic(out: &Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "wedge panicked: {err}");
+}

@@ -128,14 +128,24 @@ pub fn explain_refusal(f: &AccessFacts) -> String {
     )
 }
 
+/// True when wedge runs in the initial user namespace, whose uid_map is the identity over
+/// the whole range.
+fn in_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| {
+        let f: Vec<&str> = m.split_whitespace().collect();
+        f == ["0", "0", "4294967295"]
+    })
+}
+
 /// True unless the target's user namespace is provably outside ours. Walks the target's
-/// namespace parents (NS_GET_PARENT) looking for our own.
+/// namespace parents (NS_GET_PARENT) looking for our own. When the target's namespace cannot
+/// even be opened, only a wedge in the initial namespace is assumed to own it.
 fn user_namespace_is_ours_or_below(pid: i32) -> bool {
     let Ok(ours) = std::fs::metadata("/proc/self/ns/user") else {
         return true;
     };
     let Ok(file) = std::fs::File::open(format!("/proc/{pid}/ns/user")) else {
-        return true;
+        return in_initial_user_namespace();
     };
     let mut fd: OwnedFd = file.into();
     for _ in 0..33 {

@@ -256,7 +256,11 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
         return Err(CaptureError::Interrupted);
     }
     for (pid, p) in procs.iter_mut() {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        let gone = match procfs::read_process(*pid) {
+            Ok(now) => now.state == "Z" || now.state == "X" || now.start_time != p.start_time,
+            Err(_) => true,
+        };
+        if gone {
             snapshot.note(Some(*pid), None, "process exited during or right after the capture");
             p.state = "X".into();
         }
@@ -358,6 +362,10 @@ fn copy_threads(
         }
         let regs = match ptrace::registers(t.tid, arch) {
             Ok(r) => r,
+            Err(nix::errno::Errno::ESRCH) => {
+                snapshot.note(Some(pid), Some(t.tid), "thread exited during the capture: registers and stack missing");
+                continue;
+            }
             Err(e) => {
                 snapshot.note(Some(pid), Some(t.tid), format!("registers unreadable: {e}"));
                 continue;

@@ -28,7 +28,8 @@ fn main() -> ExitCode {
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // First signal: finish safely (resume everything) and exit 130. Second: exit at once.
-        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted));
+        let _ =
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted));
         let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
     }
     match cli.command {
@@ -69,7 +70,11 @@ fn emit(d: &Diagnosis, out: &cli::OutputArgs) {
     let text = if out.json {
         render::json(d)
     } else {
-        render::report(d, Style::from_choice(out.color.as_str()), ReportOptions { all: out.all })
+        render::report(
+            d,
+            Style::from_choice(out.color.as_str()),
+            ReportOptions { all: out.all },
+        )
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`wedge … | head`) is not an error worth a message.

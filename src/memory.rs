@@ -83,7 +83,10 @@ impl MemoryImage {
         }
         let off = (start - lo) as usize;
         buf[off..off + bytes.len()].copy_from_slice(&bytes);
-        keep.push(Region { start: lo, bytes: buf });
+        keep.push(Region {
+            start: lo,
+            bytes: buf,
+        });
         keep.sort_by_key(|r| r.start);
         self.regions = keep;
     }
@@ -163,7 +166,10 @@ mod tests {
     fn reads_inside_and_refuses_outside() {
         let mut m = MemoryImage::new();
         m.insert(0x1000, (0u8..16).collect());
-        assert_eq!(m.read_u32(0x1004).unwrap(), u32::from_le_bytes([4, 5, 6, 7]));
+        assert_eq!(
+            m.read_u32(0x1004).unwrap(),
+            u32::from_le_bytes([4, 5, 6, 7])
+        );
         assert!(m.read_u64(0x100c).is_err(), "crosses the end");
         assert!(m.read_u32(0xffc).is_err(), "before the start");
     }
@@ -190,6 +196,9 @@ mod tests {
         assert!(j.contains("00ff10"));
         let back: MemoryImage = serde_json::from_str(&j).unwrap();
         assert_eq!(back, m);
-        assert!(serde_json::from_str::<MemoryImage>(r#"{"regions":[{"start":1,"bytes":"zz"}]}"#).is_err());
+        assert!(
+            serde_json::from_str::<MemoryImage>(r#"{"regions":[{"start":1,"bytes":"zz"}]}"#)
+                .is_err()
+        );
     }
 }

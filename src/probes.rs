@@ -31,6 +31,12 @@ pub const PROBES: &[Probe] = &[
         source: include_str!("../probes/native/memfd_exec.c"),
         cflags: &["-O1", "-g"],
     },
+    Probe {
+        name: "vfork_wait",
+        about: "a parent held in uninterruptible sleep (D) by a vfork child that never execs",
+        source: include_str!("../probes/native/vfork_wait.c"),
+        cflags: &["-O1", "-g"],
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +83,10 @@ pub fn build(name: &str, cache_dir: &Path) -> Result<PathBuf, ProbeError> {
         .arg(&src)
         .output();
     let _ = std::fs::remove_file(&src);
-    let output = result.map_err(|source| ProbeError::NoCompiler { cc: cc.clone(), source })?;
+    let output = result.map_err(|source| ProbeError::NoCompiler {
+        cc: cc.clone(),
+        source,
+    })?;
     if !output.status.success() {
         let _ = std::fs::remove_file(&tmp);
         return Err(ProbeError::BuildFailed {
@@ -101,6 +110,9 @@ mod tests {
         let b = build("memfd_exec", dir.path()).unwrap();
         assert_eq!(a, b);
         assert_eq!(std::fs::metadata(&b).unwrap().modified().unwrap(), t);
-        assert!(matches!(build("nope", dir.path()), Err(ProbeError::Unknown(_))));
+        assert!(matches!(
+            build("nope", dir.path()),
+            Err(ProbeError::Unknown(_))
+        ));
     }
 }

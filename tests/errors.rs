@@ -30,18 +30,32 @@ fn not_root_is_explained_and_procfs_is_still_reported() {
     let probe = start_blocked_threads(&[]);
     // Run wedge as nobody, without capabilities, against a root-owned probe.
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
         .arg(wedge_bin())
         .args(["diagnose", &probe.pid.to_string()])
         .env("NO_COLOR", "1")
         .output()
         .expect("setpriv (util-linux)");
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not root and no CAP_SYS_PTRACE"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("Process tree") && report.contains("not stopped"), "{report}");
+    assert!(
+        report.contains("Process tree") && report.contains("not stopped"),
+        "{report}"
+    );
     assert!(!any_stopped(probe.pid));
 }
 
@@ -49,15 +63,25 @@ fn not_root_is_explained_and_procfs_is_still_reported() {
 fn already_traced_names_the_tracer() {
     let probe = start_blocked_threads(&[]);
     let mut first = Command::new(wedge_bin());
-    first.args(["diagnose", &probe.pid.to_string(), "--debug-hold-ms", "10000"]);
+    first.args([
+        "diagnose",
+        &probe.pid.to_string(),
+        "--debug-hold-ms",
+        "10000",
+    ]);
     let first = Running::start(first);
     assert!(wait_until(Duration::from_secs(5), || all_traced(probe.pid)));
     let out = wedge(&["diagnose", &probe.pid.to_string()]);
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("already traced by pid {} (wedge)", first.pid)), "{err}");
+    assert!(
+        err.contains(&format!("already traced by pid {} (wedge)", first.pid)),
+        "{err}"
+    );
     first.signal(libc::SIGINT);
-    assert!(wait_until(Duration::from_secs(3), || !any_stopped(probe.pid)));
+    assert!(wait_until(Duration::from_secs(3), || !any_stopped(
+        probe.pid
+    )));
 }
 
 #[test]
@@ -71,7 +95,12 @@ fn foreign_user_namespace_is_explained() {
         .env("NO_COLOR", "1")
         .output()
         .expect("unshare (util-linux)");
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("user namespace"), "{err}");
     assert!(!any_stopped(probe.pid));
@@ -81,7 +110,13 @@ fn foreign_user_namespace_is_explained() {
 fn process_exiting_during_capture_gives_a_partial_report() {
     let probe = start_blocked_threads(&[]);
     let mut cmd = Command::new(wedge_bin());
-    cmd.args(["diagnose", &probe.pid.to_string(), "--json", "--debug-hold-ms", "800"]);
+    cmd.args([
+        "diagnose",
+        &probe.pid.to_string(),
+        "--json",
+        "--debug-hold-ms",
+        "800",
+    ]);
     let mut w = Running::start(cmd);
     assert!(wait_until(Duration::from_secs(5), || all_traced(probe.pid)));
     probe.signal(libc::SIGKILL);
@@ -89,7 +124,10 @@ fn process_exiting_during_capture_gives_a_partial_report() {
     assert_eq!(code, Some(0));
     let d: wedge::model::Diagnosis = serde_json::from_str(&json).expect("json");
     assert!(
-        d.snapshot.notes.iter().any(|n| n.message.contains("exited")),
+        d.snapshot
+            .notes
+            .iter()
+            .any(|n| n.message.contains("exited")),
         "{:?}",
         d.snapshot.notes
     );

@@ -8,7 +8,10 @@ pub struct LiveOpener {
 }
 impl FileOpener for LiveOpener {
     fn open(&self, mapping: &Mapping) -> std::io::Result<std::fs::File> {
-        std::fs::File::open(format!("/proc/{}/map_files/{:x}-{:x}", self.pid, mapping.start, mapping.end))
+        std::fs::File::open(format!(
+            "/proc/{}/map_files/{:x}-{:x}",
+            self.pid, mapping.start, mapping.end
+        ))
     }
 }
 #[derive(Default)]

@@ -5,16 +5,18 @@
 //! during a freeze is not part of it: that lives in [`crate::memory::MemoryImage`], beside it.
 
 mod finding;
+mod go;
 mod process;
 mod thread;
 
 pub use finding::{Confidence, Evidence, Finding};
+pub use go::{GoModule, GoProcess, Goroutine};
 pub use process::{
     EpollTarget, Exe, Fd, FdKind, InotifyWatch, Mapping, Process, SocketInfo, UnixSocket,
 };
 pub use thread::{
-    Arch, Frame, FrameTrust, FutexWord, InlinedFrame, Registers, StackCopy, SymbolSource,
-    Syscall, Thread,
+    Arch, Frame, FrameTrust, FutexWord, InlinedFrame, Registers, StackCopy, SymbolSource, Syscall,
+    Thread,
 };
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! A process as captured: identity, namespaces, fd table and memory mappings.
 
-use super::Thread;
+use super::{GoProcess, Thread};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -37,6 +37,9 @@ pub struct Process {
     pub threads: Vec<Thread>,
     pub fds: Vec<Fd>,
     pub mappings: Vec<Mapping>,
+    /// Set for Go programs: build info and goroutines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go: Option<GoProcess>,
 }
 
 impl Process {

@@ -151,6 +151,40 @@ fn rich_snapshot() -> Snapshot {
             vm_flags: vec!["rd".into(), "ex".into()],
             ..Default::default()
         }],
+        go: Some(GoProcess {
+            version: "go1.19.8".into(),
+            main_module: Some(GoModule {
+                path: "example.com/x".into(),
+                version: "(devel)".into(),
+                ..Default::default()
+            }),
+            dependencies: vec![GoModule {
+                path: "golang.org/x/sys".into(),
+                version: "v0.1.0".into(),
+                sum: Some("h1:abc=".into()),
+                replaced_by: Some(Box::new(GoModule {
+                    path: "../sys".into(),
+                    version: "(devel)".into(),
+                    ..Default::default()
+                })),
+            }],
+            build_settings: vec![("CGO_ENABLED".into(), "1".into())],
+            allgs_found_by: Some("allgadd".into()),
+            goroutines: vec![Goroutine {
+                id: 7,
+                status: "waiting".into(),
+                wait_reason: Some("chan receive".into()),
+                waited_ns: Some(60_000_000_000),
+                thread: None,
+                locked_to_thread: false,
+                frames: vec![Frame::bare(0x401000, 0xc000040000, FrameTrust::Pclntab)],
+                created_by: Some(Frame::bare(0x401234, 0, FrameTrust::Pclntab)),
+                parent_id: Some(1),
+                g_addr: 0xc000002000,
+                unwind_stop: None,
+            }],
+            goroutines_note: None,
+        }),
     });
     s.note(Some(42), None, "something was missing");
     s

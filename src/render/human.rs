@@ -2,7 +2,9 @@
 //! when their stacks are identical), fds and notable mappings, then what is missing.
 
 use super::style::Style;
-use crate::model::{Diagnosis, Fd, FdKind, Frame, Mapping, Process, Snapshot, Source, SymbolSource, Thread};
+use crate::model::{
+    Diagnosis, Fd, FdKind, Frame, Mapping, Process, Snapshot, Source, SymbolSource, Thread,
+};
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,7 +30,11 @@ fn header(out: &mut String, s: &Snapshot, style: Style) {
     let threads: usize = s.processes.iter().map(|p| p.threads.len()).sum();
     let what = match &s.source {
         Source::Live { pid, stopped, .. } => {
-            let how = if *stopped { "" } else { " (procfs only: --no-stop)" };
+            let how = if *stopped {
+                ""
+            } else {
+                " (procfs only: --no-stop)"
+            };
             format!("live process tree of pid {pid}{how}")
         }
         Source::Core { path } => format!("core file {path}"),
@@ -50,7 +56,11 @@ fn header(out: &mut String, s: &Snapshot, style: Style) {
 
 fn findings(out: &mut String, d: &Diagnosis, style: Style) {
     if d.findings.is_empty() {
-        let _ = writeln!(out, "{} none: no known signature matched\n", style.bold("Findings:"));
+        let _ = writeln!(
+            out,
+            "{} none: no known signature matched\n",
+            style.bold("Findings:")
+        );
         return;
     }
     let _ = writeln!(out, "{}", style.bold("Findings"));
@@ -100,7 +110,9 @@ fn tree(out: &mut String, s: &Snapshot, style: Style) {
             style.cell(&p.state, p.state == "D" || p.state == "Z"),
             style.cell(p.threads.len(), false),
             style.cell(
-                p.pause_us.map(fmt_us).unwrap_or_else(|| "not stopped".into()),
+                p.pause_us
+                    .map(fmt_us)
+                    .unwrap_or_else(|| "not stopped".into()),
                 !p.stopped,
             ),
             style.cell(exe, false),
@@ -114,7 +126,11 @@ fn walk<'a>(s: &'a Snapshot, p: &'a Process, depth: usize, rows: &mut Vec<(usize
         return;
     }
     rows.push((depth, p));
-    for c in s.processes.iter().filter(|c| c.ppid == p.pid && c.pid != p.pid) {
+    for c in s
+        .processes
+        .iter()
+        .filter(|c| c.ppid == p.pid && c.pid != p.pid)
+    {
         walk(s, c, depth + 1, rows);
     }
 }
@@ -171,10 +187,18 @@ fn stack_key(t: &Thread) -> String {
         "{}|{}|{}|",
         t.state,
         t.wchan.as_deref().unwrap_or(""),
-        t.syscall.as_ref().and_then(|s| s.name.as_deref()).unwrap_or("")
+        t.syscall
+            .as_ref()
+            .and_then(|s| s.name.as_deref())
+            .unwrap_or("")
     );
     for f in &t.frames {
-        let _ = write!(k, "{}:{};", f.function.as_deref().unwrap_or("?"), f.function_offset.unwrap_or(f.pc));
+        let _ = write!(
+            k,
+            "{}:{};",
+            f.function.as_deref().unwrap_or("?"),
+            f.function_offset.unwrap_or(f.pc)
+        );
     }
     k
 }
@@ -191,12 +215,21 @@ fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
             style.cell(sys, false),
         ]);
     }
-    let _ = writeln!(out, "  {}\n{}\n", style.bold("Threads"), indent(&t.to_string(), 2));
+    let _ = writeln!(
+        out,
+        "  {}\n{}\n",
+        style.bold("Threads"),
+        indent(&t.to_string(), 2)
+    );
 
     // Stacks, grouped: threads with identical stacks print once.
     let mut groups: Vec<(String, Vec<&Thread>)> = Vec::new();
     for th in &p.threads {
-        let key = if opts.all { th.tid.to_string() } else { stack_key(th) };
+        let key = if opts.all {
+            th.tid.to_string()
+        } else {
+            stack_key(th)
+        };
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(th),
             None => groups.push((key, vec![th])),
@@ -208,7 +241,12 @@ fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
         let who = if group.len() == 1 {
             format!("Thread {} \"{}\"", first.tid, first.name)
         } else {
-            format!("{} threads ({}) \"{}\"", group.len(), tids.join(", "), first.name)
+            format!(
+                "{} threads ({}) \"{}\"",
+                group.len(),
+                tids.join(", "),
+                first.name
+            )
         };
         let _ = writeln!(
             out,
@@ -221,7 +259,10 @@ fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
             let _ = writeln!(out, "    in {}", syscall_text(sys));
         }
         if let Some(sig) = first.redelivered_signal {
-            let _ = writeln!(out, "    signal {sig} arrived during the capture and was re-delivered");
+            let _ = writeln!(
+                out,
+                "    signal {sig} arrived during the capture and was re-delivered"
+            );
         }
         if first.frames.is_empty() {
             let why = if first.registers.is_none() {
@@ -235,7 +276,11 @@ fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
             frame(out, i, f, style);
         }
         if let Some(why) = &first.unwind_stop {
-            let _ = writeln!(out, "    {}", style.dim(&format!("(unwinding stopped: {why})")));
+            let _ = writeln!(
+                out,
+                "    {}",
+                style.dim(&format!("(unwinding stopped: {why})"))
+            );
         }
         if !first.kernel_stack.is_empty() && opts.all {
             let _ = writeln!(out, "    kernel: {}", first.kernel_stack.join(" ← "));
@@ -255,11 +300,18 @@ fn frame(out: &mut String, i: usize, f: &Frame, style: Style) {
             (Some(file), Some(l)) => format!(" at {file}:{l}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "    {:>3}  {:18}  {} (inlined){loc}", "", "", inl.function);
+        let _ = writeln!(
+            out,
+            "    {:>3}  {:18}  {} (inlined){loc}",
+            "", "", inl.function
+        );
     }
     let name = match &f.function {
         Some(n) => {
-            let off = f.function_offset.map(|o| format!("+{o:#x}")).unwrap_or_default();
+            let off = f
+                .function_offset
+                .map(|o| format!("+{o:#x}"))
+                .unwrap_or_default();
             let nearest = if f.symbol_source == Some(SymbolSource::NearestExport) {
                 style.yellow(" (nearest export: may be wrong)")
             } else {
@@ -282,10 +334,12 @@ fn frame(out: &mut String, i: usize, f: &Frame, style: Style) {
 }
 
 pub fn syscall_text(s: &crate::model::Syscall) -> String {
-    let mut text = s
-        .decoded
-        .clone()
-        .unwrap_or_else(|| format!("{}(…)", s.name.as_deref().unwrap_or(&format!("syscall {}", s.nr))));
+    let mut text = s.decoded.clone().unwrap_or_else(|| {
+        format!(
+            "{}(…)",
+            s.name.as_deref().unwrap_or(&format!("syscall {}", s.nr))
+        )
+    });
     if let Some(w) = &s.futex
         && let Some(v) = w.value
     {
@@ -323,7 +377,14 @@ fn fds(out: &mut String, p: &Process, style: Style) {
 
 fn fd_kind(fd: &Fd) -> (&'static str, String) {
     match &fd.kind {
-        FdKind::File { deleted, .. } => ("file", if *deleted { "deleted".into() } else { String::new() }),
+        FdKind::File { deleted, .. } => (
+            "file",
+            if *deleted {
+                "deleted".into()
+            } else {
+                String::new()
+            },
+        ),
         FdKind::Fifo { .. } => ("fifo", String::new()),
         FdKind::Pipe { inode } => ("pipe", format!("inode {inode}")),
         FdKind::Socket { inode, info } => ("socket", {
@@ -338,7 +399,12 @@ fn fd_kind(fd: &Fd) -> (&'static str, String) {
                         let _ = write!(d, ", peer inode {peer}");
                     }
                 }
-                Some(crate::model::SocketInfo::Inet { protocol, local, remote, state }) => {
+                Some(crate::model::SocketInfo::Inet {
+                    protocol,
+                    local,
+                    remote,
+                    state,
+                }) => {
                     let _ = write!(d, ", {protocol} {local} → {remote} {state}");
                 }
                 Some(crate::model::SocketInfo::Netlink { protocol }) => {
@@ -352,15 +418,24 @@ fn fd_kind(fd: &Fd) -> (&'static str, String) {
             "memfd",
             format!(
                 "{name}{}",
-                seals.map(|s| format!(", seals {}", seal_names(s))).unwrap_or_default()
+                seals
+                    .map(|s| format!(", seals {}", seal_names(s)))
+                    .unwrap_or_default()
             ),
         ),
-        FdKind::Eventfd { count } => ("eventfd", count.map(|c| format!("count {c}")).unwrap_or_default()),
+        FdKind::Eventfd { count } => (
+            "eventfd",
+            count.map(|c| format!("count {c}")).unwrap_or_default(),
+        ),
         FdKind::Epoll { targets } => (
             "epoll",
             format!(
                 "watches fd {}",
-                targets.iter().map(|t| t.fd.to_string()).collect::<Vec<_>>().join(",")
+                targets
+                    .iter()
+                    .map(|t| t.fd.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         ),
         FdKind::Inotify { watches } => ("inotify", format!("{} watch(es)", watches.len())),
@@ -408,7 +483,11 @@ pub fn seal_names(s: u32) -> String {
     .filter(|(b, _)| s & b != 0)
     .map(|(_, n)| *n)
     .collect();
-    if names.is_empty() { "none".into() } else { names.join("|") }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join("|")
+    }
 }
 
 /// Mappings worth a look when reading a hang: code, shared memory, memfds, deleted files.
@@ -417,7 +496,11 @@ pub fn is_notable(m: &Mapping) -> bool {
 }
 
 fn mappings(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
-    let shown: Vec<&Mapping> = p.mappings.iter().filter(|m| opts.all || is_notable(m)).collect();
+    let shown: Vec<&Mapping> = p
+        .mappings
+        .iter()
+        .filter(|m| opts.all || is_notable(m))
+        .collect();
     if shown.is_empty() {
         return;
     }
@@ -426,7 +509,10 @@ fn mappings(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
         t.add_row(vec![
             style.cell(format!("{:x}-{:x}", m.start, m.end), false),
             style.cell(fmt_kb((m.end - m.start) / 1024), false),
-            style.cell(&m.perms, m.memfd_name().is_some() && m.is_write() && !m.is_shared()),
+            style.cell(
+                &m.perms,
+                m.memfd_name().is_some() && m.is_write() && !m.is_shared(),
+            ),
             style.cell(format!("{:#x}", m.offset), false),
             style.cell(m.rss_kb.map(fmt_kb).unwrap_or_default(), false),
             style.cell(m.path.as_deref().unwrap_or("[anon]"), false),
@@ -442,7 +528,12 @@ fn mappings(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
             p.mappings.len()
         )
     };
-    let _ = writeln!(out, "  {}\n{}\n", style.bold(&title), indent(&t.to_string(), 2));
+    let _ = writeln!(
+        out,
+        "  {}\n{}\n",
+        style.bold(&title),
+        indent(&t.to_string(), 2)
+    );
 }
 
 fn notes(out: &mut String, s: &Snapshot, style: Style) {
@@ -462,7 +553,10 @@ fn notes(out: &mut String, s: &Snapshot, style: Style) {
 
 fn indent(s: &str, n: usize) -> String {
     let pad = " ".repeat(n);
-    s.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("{pad}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn fmt_us(us: u64) -> String {

@@ -64,16 +64,30 @@ impl Running {
     pub fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         loop {
-            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| l.starts_with(prefix)) {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.starts_with(prefix))
+            {
                 return l.clone();
             }
-            assert!(Instant::now() < end, "no line {prefix:?} within {timeout:?}");
+            assert!(
+                Instant::now() < end,
+                "no line {prefix:?} within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
 
     pub fn count_lines(&self, prefix: &str) -> usize {
-        self.lines.lock().unwrap().iter().filter(|l| l.starts_with(prefix)).count()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
     }
 
     pub fn signal(&self, sig: i32) {
@@ -186,7 +200,12 @@ pub fn thread_by_name<'a>(p: &'a Process, name: &str) -> &'a Thread {
     p.threads
         .iter()
         .find(|t| t.name == name)
-        .unwrap_or_else(|| panic!("no thread {name} in {:?}", p.threads.iter().map(|t| &t.name).collect::<Vec<_>>()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no thread {name} in {:?}",
+                p.threads.iter().map(|t| &t.name).collect::<Vec<_>>()
+            )
+        })
 }
 
 /// Function names of a thread's frames, innermost first (inlined calls included).
@@ -203,5 +222,8 @@ pub fn functions(t: &Thread) -> Vec<String> {
 
 pub fn assert_no_panic(out: &Output) {
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "wedge panicked: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "wedge panicked: {err}"
+    );
 }

@@ -38,7 +38,11 @@ impl AccessFacts {
         };
         let uids = |text: &str| -> Vec<u32> {
             field(text, "Uid:")
-                .map(|v| v.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+                .map(|v| {
+                    v.split_whitespace()
+                        .filter_map(|x| x.parse().ok())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let own_uids = uids(&own);
@@ -218,7 +222,11 @@ mod tests {
 
     #[test]
     fn explains_each_yama_scope() {
-        for (scope, want) in [(3, "ptrace_scope is 3"), (2, "ptrace_scope is 2"), (1, "ptrace_scope is 1")] {
+        for (scope, want) in [
+            (3, "ptrace_scope is 3"),
+            (2, "ptrace_scope is 2"),
+            (1, "ptrace_scope is 1"),
+        ] {
             let m = explain_refusal(&AccessFacts {
                 yama_scope: Some(scope),
                 ..base()
@@ -255,7 +263,10 @@ mod tests {
     fn gathers_facts_about_ourselves() {
         let me = std::process::id() as i32;
         let f = AccessFacts::gather(me);
-        assert!(f.target_is_descendant, "a process is its own descendant for Yama's purpose");
+        assert!(
+            f.target_is_descendant,
+            "a process is its own descendant for Yama's purpose"
+        );
         assert!(!f.foreign_user_namespace);
         assert_eq!(f.target_uids.1, f.our_euid);
     }

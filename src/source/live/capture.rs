@@ -108,7 +108,12 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
             procs.insert(root, p);
         }
         Err(ProcError::Gone { .. }) => return Err(CaptureError::NoSuchProcess(root)),
-        Err(e) => return Err(CaptureError::Proc { pid: root, source: e }),
+        Err(e) => {
+            return Err(CaptureError::Proc {
+                pid: root,
+                source: e,
+            });
+        }
     }
     // wedge never captures itself (it may run under the target, e.g. from its shell).
     let me = std::process::id() as i32;
@@ -212,7 +217,14 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
         }
         let image = memory.entry(*pid).or_default();
         let stopped = frozen.stopped(*pid);
-        copy_threads(p, &stopped, arch, opts.max_stack_bytes, image, &mut snapshot);
+        copy_threads(
+            p,
+            &stopped,
+            arch,
+            opts.max_stack_bytes,
+            image,
+            &mut snapshot,
+        );
         read_fds_into(p, &mut snapshot);
         p.stopped = !stopped.is_empty()
             && p.threads
@@ -261,7 +273,11 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
             Err(_) => true,
         };
         if gone {
-            snapshot.note(Some(*pid), None, "process exited during or right after the capture");
+            snapshot.note(
+                Some(*pid),
+                None,
+                "process exited during or right after the capture",
+            );
             p.state = "X".into();
         }
     }
@@ -309,7 +325,11 @@ fn pre_read(pid: i32, arch: Arch, snapshot: &mut Snapshot) -> Result<Process, Pr
                 match procfs::read_thread(pid, tid, arch) {
                     Ok(t) => p.threads.push(t),
                     Err(ProcError::Gone { .. }) => {}
-                    Err(e) => snapshot.note(Some(pid), Some(tid), format!("thread state unreadable: {e}")),
+                    Err(e) => snapshot.note(
+                        Some(pid),
+                        Some(tid),
+                        format!("thread state unreadable: {e}"),
+                    ),
                 }
             }
         }
@@ -363,7 +383,11 @@ fn copy_threads(
         let regs = match ptrace::registers(t.tid, arch) {
             Ok(r) => r,
             Err(nix::errno::Errno::ESRCH) => {
-                snapshot.note(Some(pid), Some(t.tid), "thread exited during the capture: registers and stack missing");
+                snapshot.note(
+                    Some(pid),
+                    Some(t.tid),
+                    "thread exited during the capture: registers and stack missing",
+                );
                 continue;
             }
             Err(e) => {
@@ -459,4 +483,3 @@ fn read_fds_into(p: &mut Process, snapshot: &mut Snapshot) {
         snapshot.note(Some(p.pid), None, n);
     }
 }
-

@@ -8,7 +8,10 @@ pub enum ProcError {
     #[error("permission denied reading {path}")]
     PermissionDenied { path: String },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: cannot parse {what}")]
     Parse { path: String, what: String },
 }
@@ -22,7 +25,10 @@ fn read(pid: i32, path: String) -> Result<String, ProcError> {
 
 pub fn host() -> Host {
     Host {
-        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),
+        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .into(),
         arch: Arch::native(),
         page_size: 4096,
         clock_ticks_per_second: 100,
@@ -39,7 +45,11 @@ pub fn read_process(pid: i32) -> Result<Process, ProcError> {
         ppid: f.get(1).and_then(|x| x.parse().ok()).unwrap_or(0),
         comm,
         state: f.first().unwrap_or(&"?").to_string(),
-        cmdline: read(pid, format!("/proc/{pid}/cmdline"))?.split('\0').filter(|s| !s.is_empty()).map(String::from).collect(),
+        cmdline: read(pid, format!("/proc/{pid}/cmdline"))?
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         ..Default::default()
     })
 }
@@ -58,7 +68,9 @@ pub fn read_thread(pid: i32, tid: i32, _arch: Arch) -> Result<Thread, ProcError>
     let close = stat.rfind(')').unwrap_or(0);
     Ok(Thread {
         tid,
-        name: read(pid, format!("/proc/{pid}/task/{tid}/comm"))?.trim().into(),
+        name: read(pid, format!("/proc/{pid}/task/{tid}/comm"))?
+            .trim()
+            .into(),
         state: stat[close + 2..close + 3].to_string(),
         wchan: std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan")).ok(),
         ..Default::default()
@@ -88,7 +100,11 @@ pub fn read_mappings(pid: i32) -> Result<Vec<Mapping>, ProcError> {
                 offset,
                 dev,
                 inode,
-                path: if path.is_empty() { None } else { Some(path.join(" ")) },
+                path: if path.is_empty() {
+                    None
+                } else {
+                    Some(path.join(" "))
+                },
                 ..Default::default()
             })
         })

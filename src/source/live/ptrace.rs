@@ -152,3 +152,52 @@ pub fn read_c_string(pid: i32, addr: u64, max: usize) -> Option<String> {
         Some(String::from_utf8_lossy(&out).into_owned())
     }
 }
+
+/// Most iovecs one process_vm_readv call takes (IOV_MAX).
+const IOV_MAX: usize = 1024;
+
+/// Copies many ranges with as few system calls as possible (up to IOV_MAX ranges a call).
+/// A range that cannot be read (or only partly) comes back short or empty; the others are
+/// unaffected.
+pub fn read_many(pid: i32, ranges: &[(u64, usize)]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = ranges.iter().map(|&(_, len)| vec![0u8; len]).collect();
+    let mut got = vec![0usize; ranges.len()];
+    let mut i = 0;
+    while i < ranges.len() {
+        let end = (i + IOV_MAX).min(ranges.len());
+        let remote: Vec<RemoteIoVec> = ranges[i..end]
+            .iter()
+            .map(|&(base, len)| RemoteIoVec {
+                base: base as usize,
+                len,
+            })
+            .collect();
+        let n = {
+            let mut local: Vec<IoSliceMut> =
+                out[i..end].iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            process_vm_readv(Pid::from_raw(pid), &mut local, &remote).unwrap_or(0)
+        };
+        // The kernel fills iovecs in order and stops at the first fault: account for what
+        // arrived, then retry from the range that failed (alone, so it cannot stall others).
+        let mut left = n;
+        let mut j = i;
+        while j < end && left >= ranges[j].1 {
+            got[j] = ranges[j].1;
+            left -= ranges[j].1;
+            j += 1;
+        }
+        if j < end {
+            // Range j is short: read it byte-exactly on its own, then go on after it.
+            let (base, len) = ranges[j];
+            let part = read_memory(pid, base, len);
+            got[j] = part.len();
+            out[j][..part.len()].copy_from_slice(&part);
+            j += 1;
+        }
+        i = j;
+    }
+    for (b, n) in out.iter_mut().zip(got) {
+        b.truncate(n);
+    }
+    out
+}

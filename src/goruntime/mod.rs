@@ -1,0 +1,6 @@
+//! Reading a Go program's runtime from outside: struct layouts per release, the list of all
+//! goroutines, and their state.
+
+pub mod allgs;
+pub mod goroutines;
+pub mod layout;

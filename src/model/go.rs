@@ -1,0 +1,56 @@
+//! What a Go program's runtime shows: how it was built, and its goroutines.
+
+use super::Frame;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GoProcess {
+    /// From buildinfo, e.g. `go1.19.8`.
+    pub version: String,
+    pub main_module: Option<GoModule>,
+    #[serde(default)]
+    pub dependencies: Vec<GoModule>,
+    /// `-buildmode`, `CGO_ENABLED`, `vcs.revision`, … in buildinfo's order.
+    #[serde(default)]
+    pub build_settings: Vec<(String, String)>,
+    /// How the goroutine list was found: `symtab`, `allgadd` (the runtime's own code).
+    pub allgs_found_by: Option<String>,
+    #[serde(default)]
+    pub goroutines: Vec<Goroutine>,
+    /// Why goroutines are missing or incomplete, when they are.
+    pub goroutines_note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GoModule {
+    pub path: String,
+    pub version: String,
+    pub sum: Option<String>,
+    /// A `=>` replacement.
+    pub replaced_by: Option<Box<GoModule>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Goroutine {
+    pub id: i64,
+    /// `running`, `runnable`, `syscall`, `waiting`, `idle`, `copystack`, `preempted`.
+    pub status: String,
+    /// The runtime's words: `chan receive`, `sync.Mutex.Lock`, `IO wait`, `sleep`, …
+    pub wait_reason: Option<String>,
+    /// How long it has waited, in nanoseconds, where the runtime recorded it.
+    pub waited_ns: Option<u64>,
+    /// Thread (tid) running it, or the thread it is locked to.
+    pub thread: Option<i32>,
+    #[serde(default)]
+    pub locked_to_thread: bool,
+    /// Innermost first.
+    #[serde(default)]
+    pub frames: Vec<Frame>,
+    /// The `go` statement that started it.
+    pub created_by: Option<Frame>,
+    /// The goroutine that ran that `go` statement (Go 1.21+).
+    pub parent_id: Option<i64>,
+    /// Address of its runtime.g: evidence other records can point at.
+    pub g_addr: u64,
+    pub unwind_stop: Option<String>,
+}

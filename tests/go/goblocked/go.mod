@@ -1,0 +1,3 @@
+module example.com/goblocked
+
+go 1.19

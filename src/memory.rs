@@ -5,6 +5,7 @@
 //! only through [`Memory`], so they run the same way over all three.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MemoryError {
@@ -45,10 +46,41 @@ impl Region {
 }
 
 /// A set of copied address ranges: a small memory image of one process.
+///
+/// Regions are kept non-overlapping in a map keyed by start address, so inserting and
+/// reading stay logarithmic with hundreds of thousands of regions (one per goroutine stack).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "RegionList", into = "RegionList")]
 pub struct MemoryImage {
-    /// Sorted by start, non-overlapping.
+    regions: BTreeMap<u64, Vec<u8>>,
+}
+
+/// The serialized form: a sorted list of regions.
+#[derive(Serialize, Deserialize)]
+struct RegionList {
     regions: Vec<Region>,
+}
+
+impl From<RegionList> for MemoryImage {
+    fn from(list: RegionList) -> MemoryImage {
+        let mut m = MemoryImage::new();
+        for r in list.regions {
+            m.insert(r.start, r.bytes);
+        }
+        m
+    }
+}
+
+impl From<MemoryImage> for RegionList {
+    fn from(m: MemoryImage) -> RegionList {
+        RegionList {
+            regions: m
+                .regions
+                .into_iter()
+                .map(|(start, bytes)| Region { start, bytes })
+                .collect(),
+        }
+    }
 }
 
 impl MemoryImage {
@@ -56,48 +88,59 @@ impl MemoryImage {
         MemoryImage::default()
     }
 
-    /// Adds a range; a range overlapping one already present replaces the overlap's bytes.
+    /// Adds a range; where it overlaps or touches ranges already present they merge, and
+    /// the new bytes win on the overlap.
     pub fn insert(&mut self, start: u64, bytes: Vec<u8>) {
         if bytes.is_empty() {
             return;
         }
-        let end = start + bytes.len() as u64;
-        // Merge with every region that overlaps or touches [start, end).
-        let mut lo = start;
-        let mut hi = end;
-        let mut keep = Vec::with_capacity(self.regions.len() + 1);
-        let mut merged: Vec<Region> = Vec::new();
-        for r in self.regions.drain(..) {
-            if r.end() < start || r.start > end {
-                keep.push(r);
+        let end = start.saturating_add(bytes.len() as u64);
+        // Regions that overlap or touch [start, end]: those starting at or before `end`
+        // whose end reaches `start`. Scan backwards from the last one starting <= end.
+        let mut touching: Vec<u64> = Vec::new();
+        for (&s, b) in self.regions.range(..=end).rev() {
+            if s + b.len() as u64 >= start {
+                touching.push(s);
             } else {
-                lo = lo.min(r.start);
-                hi = hi.max(r.end());
-                merged.push(r);
+                break;
             }
         }
+        if touching.is_empty() {
+            self.regions.insert(start, bytes);
+            return;
+        }
+        let mut lo = start;
+        let mut hi = end;
+        let old: Vec<(u64, Vec<u8>)> = touching
+            .into_iter()
+            .filter_map(|s| self.regions.remove(&s).map(|b| (s, b)))
+            .collect();
+        for (s, b) in &old {
+            lo = lo.min(*s);
+            hi = hi.max(s + b.len() as u64);
+        }
         let mut buf = vec![0u8; (hi - lo) as usize];
-        for r in &merged {
-            let off = (r.start - lo) as usize;
-            buf[off..off + r.bytes.len()].copy_from_slice(&r.bytes);
+        for (s, b) in &old {
+            let off = (s - lo) as usize;
+            buf[off..off + b.len()].copy_from_slice(b);
         }
         let off = (start - lo) as usize;
         buf[off..off + bytes.len()].copy_from_slice(&bytes);
-        keep.push(Region {
-            start: lo,
-            bytes: buf,
-        });
-        keep.sort_by_key(|r| r.start);
-        self.regions = keep;
+        self.regions.insert(lo, buf);
     }
 
-    pub fn regions(&self) -> &[Region] {
-        &self.regions
+    /// The regions, by start address.
+    pub fn regions(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.regions.iter().map(|(s, b)| (*s, b.as_slice()))
+    }
+
+    pub fn region_count(&self) -> usize {
+        self.regions.len()
     }
 
     /// Total bytes held.
     pub fn len(&self) -> usize {
-        self.regions.iter().map(|r| r.bytes.len()).sum()
+        self.regions.values().map(|b| b.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -107,21 +150,15 @@ impl MemoryImage {
 
 impl Memory for MemoryImage {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
-        let err = MemoryError::NotCaptured {
+        let err = || MemoryError::NotCaptured {
             addr,
             len: buf.len(),
         };
-        let idx = self.regions.partition_point(|r| r.start <= addr);
-        if idx == 0 {
-            return Err(err);
-        }
-        let r = &self.regions[idx - 1];
-        let off = (addr - r.start) as usize;
-        let end = off.checked_add(buf.len()).ok_or(err.clone())?;
-        if end > r.bytes.len() {
-            return Err(err);
-        }
-        buf.copy_from_slice(&r.bytes[off..end]);
+        let (start, bytes) = self.regions.range(..=addr).next_back().ok_or_else(err)?;
+        let off = (addr - start) as usize;
+        let end = off.checked_add(buf.len()).ok_or_else(err)?;
+        let src = bytes.get(off..end).ok_or_else(err)?;
+        buf.copy_from_slice(src);
         Ok(())
     }
 }
@@ -180,12 +217,23 @@ mod tests {
         m.insert(0x10, vec![1; 8]);
         m.insert(0x20, vec![3; 8]);
         m.insert(0x14, vec![2; 16]); // bridges both
-        assert_eq!(m.regions().len(), 1);
+        assert_eq!(m.region_count(), 1);
         let mut b = [0u8; 24];
         m.read(0x10, &mut b).unwrap();
         assert_eq!(&b[..4], &[1; 4]);
         assert_eq!(&b[4..20], &[2; 16]);
         assert_eq!(&b[20..], &[3; 4]);
+    }
+
+    #[test]
+    fn many_small_regions_stay_separate() {
+        let mut m = MemoryImage::new();
+        for i in 0..100_000u64 {
+            m.insert(0x10_0000 + i * 64, vec![i as u8; 32]);
+        }
+        assert_eq!(m.region_count(), 100_000);
+        assert_eq!(m.read_u32(0x10_0000 + 99_999 * 64).unwrap(), u32::from_le_bytes([159; 4]));
+        assert!(m.read_u32(0x10_0000 + 32).is_err(), "the gaps stay gaps");
     }
 
     #[test]

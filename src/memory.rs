@@ -232,7 +232,10 @@ mod tests {
             m.insert(0x10_0000 + i * 64, vec![i as u8; 32]);
         }
         assert_eq!(m.region_count(), 100_000);
-        assert_eq!(m.read_u32(0x10_0000 + 99_999 * 64).unwrap(), u32::from_le_bytes([159; 4]));
+        assert_eq!(
+            m.read_u32(0x10_0000 + 99_999 * 64).unwrap(),
+            u32::from_le_bytes([159; 4])
+        );
         assert!(m.read_u32(0x10_0000 + 32).is_err(), "the gaps stay gaps");
     }
 

@@ -70,7 +70,7 @@ fn names_threads_syscalls_and_pipes_and_round_trips() {
         "{:?}",
         functions(ticker)
     );
-    let main = thread_by_name(p, "blocked_threads");
+    let main = p.thread(p.pid).expect("main thread");
     assert!(
         functions(main).iter().any(|f| f == "main"),
         "{:?}",
@@ -336,7 +336,7 @@ fn memfd_executable_is_symbolized() {
     let p = d.snapshot.process(probe.pid).unwrap();
     let exe = p.exe.as_ref().expect("exe");
     assert_eq!(exe.memfd.as_deref(), Some("wedge-probe"), "{exe:?}");
-    let main = thread_by_name(p, "blocked_threads");
+    let main = p.thread(p.pid).expect("main thread");
     assert!(
         functions(main).iter().any(|f| f == "main"),
         "{:?}",
@@ -378,7 +378,7 @@ fn process_in_another_mount_namespace_is_symbolized() {
     let (d, out) = diagnose_json(pid, &[]);
     assert_eq!(out.status.code(), Some(0));
     let p = d.snapshot.process(pid).unwrap();
-    let main = thread_by_name(p, "blocked_threads");
+    let main = p.thread(p.pid).expect("main thread");
     assert!(
         functions(main).iter().any(|f| f == "main"),
         "{:?}",

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod capture;
 pub mod freeze;
+pub mod gocopy;
 pub mod procfs;
 pub mod ptrace;
 

@@ -72,8 +72,10 @@ pub fn build(name: &str, cache_dir: &Path) -> Result<PathBuf, ProbeError> {
         dir: cache_dir.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(cache_dir).map_err(cache_err)?;
-    let src = cache_dir.join(format!("{}-{}.c", probe.name, std::process::id()));
+    // The source keeps its real name (debug info shows it) in a directory of this build's own.
+    let src_dir = cache_dir.join(format!("src-{}-{}", probe.name, std::process::id()));
+    std::fs::create_dir_all(&src_dir).map_err(cache_err)?;
+    let src = src_dir.join(format!("{}.c", probe.name));
     std::fs::write(&src, probe.source).map_err(cache_err)?;
     let tmp = out.with_extension(format!("tmp{}", std::process::id()));
     let result = Command::new(&cc)
@@ -82,7 +84,7 @@ pub fn build(name: &str, cache_dir: &Path) -> Result<PathBuf, ProbeError> {
         .arg(&tmp)
         .arg(&src)
         .output();
-    let _ = std::fs::remove_file(&src);
+    let _ = std::fs::remove_dir_all(&src_dir);
     let output = result.map_err(|source| ProbeError::NoCompiler {
         cc: cc.clone(),
         source,

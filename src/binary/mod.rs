@@ -1,23 +1,337 @@
-//! TEMPORARY stand-in (replaced by the wip-unwind branch).
-use crate::model::Mapping;
+//! What an executable tells us: ELF symbols, CFI, DWARF lines; cached by build-id, mmapped.
+//!
+//! A [`Binary`] is one ELF file plus, where one exists, its separate debug file (found by
+//! build-id under /usr/lib/debug/.build-id, then by .gnu_debuglink). Symbols prefer the debug
+//! file's full .symtab; DWARF (file:line, inlined calls) is loaded lazily on first use.
+
+pub mod cfi;
+pub mod elf;
+pub mod symbols;
+
+use crate::model::{InlinedFrame, Mapping, SymbolSource};
+use cfi::{CfiScratch, CfiSections, UnwindRule};
+use elf::{ElfError, ElfFile};
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+use symbols::SymbolTable;
+
+type DwarfReader = gimli::EndianRcSlice<gimli::RunTimeEndian>;
+
+/// Opens the file behind a mapping of the target.
 pub trait FileOpener {
     fn open(&self, mapping: &Mapping) -> std::io::Result<std::fs::File>;
 }
+
+/// Opens a live process's files the way the process sees them: through
+/// /proc/PID/map_files (works for deleted files, memfds, other mount namespaces), then
+/// /proc/PID/root + path, then the path as wedge sees it.
 pub struct LiveOpener {
     pub pid: i32,
 }
+
 impl FileOpener for LiveOpener {
-    fn open(&self, mapping: &Mapping) -> std::io::Result<std::fs::File> {
-        std::fs::File::open(format!(
-            "/proc/{}/map_files/{:x}-{:x}",
-            self.pid, mapping.start, mapping.end
-        ))
+    fn open(&self, m: &Mapping) -> std::io::Result<std::fs::File> {
+        let by_range = format!("/proc/{}/map_files/{:x}-{:x}", self.pid, m.start, m.end);
+        if let Ok(f) = std::fs::File::open(&by_range) {
+            return Ok(f);
+        }
+        let path = m.file_path().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "anonymous mapping")
+        })?;
+        let path = path.strip_suffix(" (deleted)").unwrap_or(path);
+        std::fs::File::open(format!("/proc/{}/root{path}", self.pid))
+            .or_else(|_| std::fs::File::open(path))
     }
 }
+
+/// A name and place for an address inside a binary.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Symbolized {
+    pub function: Option<String>,
+    pub offset: Option<u64>,
+    pub source: Option<SymbolSource>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    /// Calls inlined at the address, innermost first.
+    pub inlined: Vec<InlinedFrame>,
+}
+
+/// A separate debug file: full symbols and DWARF.
+struct DebugFile {
+    elf: ElfFile,
+    symbols: SymbolTable,
+}
+
+pub struct Binary {
+    pub elf: ElfFile,
+    symbols: SymbolTable,
+    debug: Option<DebugFile>,
+    dwarf: OnceCell<Option<addr2line::Context<DwarfReader>>>,
+}
+
+impl Binary {
+    pub fn load(file: &std::fs::File, path: &str) -> Result<Binary, ElfError> {
+        let elf = ElfFile::open(file, path)?;
+        let symbols = SymbolTable::from_elf(&elf.data);
+        let debug = find_debug_file(&elf).map(|d| DebugFile {
+            symbols: SymbolTable::from_elf(&d.data),
+            elf: d,
+        });
+        Ok(Binary {
+            elf,
+            symbols,
+            debug,
+            dwarf: OnceCell::new(),
+        })
+    }
+
+    pub fn debug_file(&self) -> Option<&str> {
+        self.debug.as_ref().map(|d| d.elf.path.as_str())
+    }
+
+    /// The unwind rule at `svma`: .eh_frame of the binary, then .debug_frame of either file.
+    pub fn unwind_rule(&self, svma: u64, scratch: &mut CfiScratch) -> Option<UnwindRule> {
+        let sec = |e: &ElfFile, name: &str| e.sections.get(name).map(|s| s.addr);
+        let own = CfiSections {
+            eh_frame: sec(&self.elf, ".eh_frame").zip(self.elf.section_bytes(".eh_frame")),
+            eh_frame_hdr: sec(&self.elf, ".eh_frame_hdr")
+                .zip(self.elf.section_bytes(".eh_frame_hdr")),
+            debug_frame: self.elf.section_bytes(".debug_frame"),
+            text: sec(&self.elf, ".text"),
+            got: sec(&self.elf, ".got"),
+        };
+        if let Some(r) = own.rule(svma, scratch) {
+            return Some(r);
+        }
+        let d = self.debug.as_ref()?;
+        let data = d.elf.section_data(".debug_frame")?;
+        CfiSections {
+            eh_frame: None,
+            eh_frame_hdr: None,
+            debug_frame: Some(&data),
+            text: sec(&self.elf, ".text"),
+            got: None,
+        }
+        .rule(svma, scratch)
+    }
+
+    /// Names `svma`: symbols first (debug file, then the binary), then DWARF for file:line
+    /// and inlined calls. `is_return_address` is about the caller's pc: the call site is
+    /// the instruction before it.
+    pub fn symbolize(&self, svma: u64) -> Symbolized {
+        let mut out = Symbolized::default();
+        let hit = self
+            .debug
+            .as_ref()
+            .and_then(|d| d.symbols.lookup(svma))
+            .or_else(|| self.symbols.lookup(svma));
+        if let Some(h) = hit {
+            out.function = Some(h.name.to_string());
+            out.offset = Some(h.offset);
+            out.source = Some(h.source);
+        }
+        if let Some(ctx) = self.dwarf()
+            && let Ok(mut frames) = ctx.find_frames(svma).skip_all_loads()
+        {
+            {
+                let mut all = Vec::new();
+                while let Ok(Some(f)) = frames.next() {
+                    let name = f
+                        .function
+                        .as_ref()
+                        .and_then(|n| n.demangle().ok().map(|s| s.into_owned()));
+                    let (file, line) = f
+                        .location
+                        .map(|l| (l.file.map(String::from), l.line))
+                        .unwrap_or((None, None));
+                    all.push((name, file, line));
+                }
+                if let Some((outer_name, file, line)) = all.pop() {
+                    out.file = file;
+                    out.line = line;
+                    if (out.function.is_none() || out.source == Some(SymbolSource::NearestExport))
+                        && let Some(n) = outer_name
+                    {
+                        out.function = Some(n);
+                        out.offset = None;
+                        out.source = Some(SymbolSource::Dwarf);
+                    }
+                    // Frames inlined into the outer function: each names the callee and, in
+                    // addr2line's order, the location inside it.
+                    out.inlined = all
+                        .into_iter()
+                        .map(|(n, file, line)| InlinedFrame {
+                            function: n.unwrap_or_else(|| "??".into()),
+                            file,
+                            line,
+                        })
+                        .collect();
+                }
+            }
+        }
+        out
+    }
+
+    fn dwarf(&self) -> Option<&addr2line::Context<DwarfReader>> {
+        self.dwarf
+            .get_or_init(|| {
+                let src = match &self.debug {
+                    Some(d) if d.elf.sections.contains_key(".debug_info") => &d.elf,
+                    _ => &self.elf,
+                };
+                if !src.sections.contains_key(".debug_info") {
+                    return None;
+                }
+                let endian = if src.little_endian {
+                    gimli::RunTimeEndian::Little
+                } else {
+                    gimli::RunTimeEndian::Big
+                };
+                let load = |id: gimli::SectionId| -> Result<DwarfReader, gimli::Error> {
+                    let data: Rc<[u8]> = src
+                        .section_data(id.name())
+                        .map(|c| Rc::from(c.into_owned()))
+                        .unwrap_or_else(|| Rc::from(Vec::new()));
+                    Ok(gimli::EndianRcSlice::new(data, endian))
+                };
+                let dwarf = gimli::Dwarf::load(load).ok()?;
+                addr2line::Context::from_dwarf(dwarf).ok()
+            })
+            .as_ref()
+    }
+
+    /// Function symbols (for lookups by name, e.g. Go runtime functions in .symtab).
+    pub fn symbols(&self) -> &SymbolTable {
+        match &self.debug {
+            Some(d) if d.symbols.has_full_table() => &d.symbols,
+            _ => &self.symbols,
+        }
+    }
+}
+
+/// The separate debug file of `elf`, if installed: by build-id, then by .gnu_debuglink.
+fn find_debug_file(elf: &ElfFile) -> Option<ElfFile> {
+    let mut candidates = Vec::new();
+    if let Some(id) = elf.build_id_hex()
+        && id.len() > 2
+    {
+        candidates.push(format!(
+            "/usr/lib/debug/.build-id/{}/{}.debug",
+            &id[..2],
+            &id[2..]
+        ));
+    }
+    if let Some(link) = &elf.debuglink {
+        let dir = Path::new(&elf.path)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        candidates.push(format!("{dir}/{link}"));
+        candidates.push(format!("{dir}/.debug/{link}"));
+        candidates.push(format!("/usr/lib/debug{dir}/{link}"));
+    }
+    for c in candidates {
+        let Ok(f) = std::fs::File::open(&c) else {
+            continue;
+        };
+        let Ok(d) = ElfFile::open(&f, &c) else {
+            continue;
+        };
+        // A debug file must belong to this binary: same build-id when both have one.
+        if elf.build_id.is_some() && d.build_id.is_some() && d.build_id != elf.build_id {
+            continue;
+        }
+        return Some(d);
+    }
+    None
+}
+
+/// Parsed binaries, shared by every process of a capture: keyed by build-id, and by
+/// (device, inode) of the mapping so the same file is not even re-read to learn its id.
 #[derive(Default)]
-pub struct BinaryCache;
+pub struct BinaryCache {
+    by_build_id: HashMap<Vec<u8>, Rc<Binary>>,
+    by_file: HashMap<(String, u64), Option<Rc<Binary>>>,
+}
+
 impl BinaryCache {
-    pub fn new() -> Self {
-        BinaryCache
+    pub fn new() -> BinaryCache {
+        BinaryCache::default()
+    }
+
+    /// The binary behind `mapping` of a process, opened through `opener`; None (with the
+    /// reason) when it cannot be opened or parsed.
+    pub fn get(
+        &mut self,
+        mapping: &Mapping,
+        opener: &dyn FileOpener,
+    ) -> Result<Rc<Binary>, String> {
+        let key = (mapping.dev.clone(), mapping.inode);
+        let cacheable = mapping.inode != 0;
+        if cacheable && let Some(hit) = self.by_file.get(&key) {
+            return hit
+                .clone()
+                .ok_or_else(|| "could not be read earlier".to_string());
+        }
+        let path = mapping.path.clone().unwrap_or_default();
+        let result = opener
+            .open(mapping)
+            .map_err(|e| format!("{path}: {e}"))
+            .and_then(|f| Binary::load(&f, &path).map_err(|e| e.to_string()));
+        let result = result.map(|b| match b.elf.build_id.clone() {
+            Some(id) => self
+                .by_build_id
+                .entry(id)
+                .or_insert_with(|| Rc::new(b))
+                .clone(),
+            None => Rc::new(b),
+        });
+        if cacheable {
+            self.by_file.insert(key, result.as_ref().ok().cloned());
+        }
+        result
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_build_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_build_id.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn libc() -> Binary {
+        let path = "/lib/x86_64-linux-gnu/libc.so.6";
+        Binary::load(&std::fs::File::open(path).unwrap(), path).unwrap()
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn libc_debug_file_names_internal_functions() {
+        // Needs Debian's libc6-dbg (installed by .ci/run): without it these names do not
+        // exist in libc.so.6 at all.
+        let b = libc();
+        assert!(
+            b.debug_file().is_some(),
+            "libc6-dbg's debug file is found by build-id"
+        );
+        let f = b.symbols().find("__lll_lock_wait_private").unwrap().clone();
+        let s = b.symbolize(f.addr + 4);
+        assert_eq!(s.function.as_deref(), Some("__lll_lock_wait_private"));
+        assert_eq!(s.source, Some(SymbolSource::Symtab));
+        assert!(
+            s.file.as_deref().is_some_and(|x| x.ends_with(".c")),
+            "{s:?}"
+        );
+        let mut scratch = CfiScratch::default();
+        let rule = b.unwind_rule(f.addr + 4, &mut scratch).unwrap();
+        assert_eq!(rule.cfa.map(|c| c.0), Some(7), "CFA on rsp");
     }
 }

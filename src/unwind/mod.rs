@@ -1,34 +1,64 @@
-//! TEMPORARY stand-in (replaced by the wip-unwind branch).
+//! Unwinding captured stacks into frames, and naming the frames.
+
+pub mod modules;
+pub mod native;
+
+use crate::binary::cfi::CfiScratch;
 use crate::binary::{BinaryCache, FileOpener};
 use crate::memory::Memory;
-use crate::model::{Frame, FrameTrust, Process};
-pub struct UnwindOptions {
-    pub max_frames: usize,
-    pub scan: bool,
-}
-impl Default for UnwindOptions {
-    fn default() -> Self {
-        UnwindOptions {
-            max_frames: 256,
-            scan: true,
-        }
-    }
-}
+use crate::model::{Frame, Process};
+pub use modules::ModuleMap;
+pub use native::UnwindOptions;
+
+/// Unwinds and symbolizes every thread of `process` that has registers, filling
+/// `thread.frames` and `thread.unwind_stop`. Returns notes on what could not be read (a
+/// binary that cannot be opened is a note, not an error).
 pub fn unwind_process(
     process: &mut Process,
-    _mem: &dyn Memory,
-    _opener: &dyn FileOpener,
-    _cache: &mut BinaryCache,
-    _opts: &UnwindOptions,
+    mem: &dyn Memory,
+    opener: &dyn FileOpener,
+    cache: &mut BinaryCache,
+    opts: &UnwindOptions,
 ) -> Vec<String> {
-    for t in process.threads.iter_mut() {
-        if let Some(r) = &t.registers {
-            t.frames = vec![Frame::bare(
-                r.pc().unwrap_or(0),
-                r.sp().unwrap_or(0),
-                FrameTrust::Context,
-            )];
-        }
+    let mut notes = Vec::new();
+    if process.threads.iter().all(|t| t.registers.is_none()) {
+        return notes;
     }
-    Vec::new()
+    let modules = ModuleMap::build(&process.mappings, opener, cache, &mut notes);
+    let mut scratch = CfiScratch::default();
+    for t in process.threads.iter_mut() {
+        let Some(regs) = &t.registers else { continue };
+        let stack = t
+            .stack
+            .as_ref()
+            .map(|s| (s.start, s.start + s.len))
+            .unwrap_or((0, 0));
+        let mut u = native::unwind(regs, mem, &modules, stack, opts, &mut scratch);
+        symbolize_frames(&mut u.frames, &u.exact_pc, &modules);
+        t.frames = u.frames;
+        t.unwind_stop = u.stop;
+    }
+    notes
+}
+
+/// Fills module, module_addr, function, offset, symbol source, file, line and inlined
+/// calls of frames that have only pc, sp and trust. `exact_pc[i]` says frame i sits at its
+/// own pc (looked up as is) rather than at a return address (looked up at pc - 1, the call).
+pub fn symbolize_frames(frames: &mut [Frame], exact_pc: &[bool], modules: &ModuleMap) {
+    for (i, f) in frames.iter_mut().enumerate() {
+        let exact = exact_pc.get(i).copied().unwrap_or(i == 0);
+        let lookup = if exact { f.pc } else { f.pc.wrapping_sub(1) };
+        let Some(m) = modules.find(lookup) else {
+            continue;
+        };
+        f.module = Some(m.path.clone());
+        f.module_addr = Some(m.svma(f.pc));
+        let s = m.binary.symbolize(m.svma(lookup));
+        f.function = s.function;
+        f.function_offset = s.offset.map(|o| o + (f.pc - lookup));
+        f.symbol_source = s.source;
+        f.file = s.file;
+        f.line = s.line;
+        f.inlined = s.inlined;
+    }
 }

@@ -76,16 +76,11 @@ mod tests {
         ))
         .unwrap();
         // The fixture is cut mid-entry at its end; parse whole entries only.
-        let whole: String = text
-            .lines()
-            .take_while(|_| true)
-            .collect::<Vec<_>>()
-            .join("\n");
-        let end = whole
+        let end = text
             .rfind("VmFlags")
-            .map(|i| whole[i..].find('\n').map_or(whole.len(), |j| i + j))
+            .map(|i| text[i..].find('\n').map_or(text.len(), |j| i + j))
             .unwrap();
-        let maps = procfs::process::MemoryMaps::from_buf_read(whole[..end].as_bytes()).unwrap();
+        let maps = procfs::process::MemoryMaps::from_buf_read(&text.as_bytes()[..end]).unwrap();
         let m: Vec<Mapping> = maps.iter().map(mapping_from).collect();
         let first = &m[0];
         assert!(

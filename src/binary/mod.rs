@@ -190,8 +190,12 @@ impl Binary {
                     gimli::RunTimeEndian::Big
                 };
                 let load = |id: gimli::SectionId| -> Result<DwarfReader, gimli::Error> {
-                    let data: Rc<[u8]> = src
-                        .section_data(id.name())
+                    // Location lists describe variables, which names and lines never need:
+                    // not inflating them saves most of a large debug file's load time.
+                    let skip = matches!(id, gimli::SectionId::DebugLoc | gimli::SectionId::DebugLocLists);
+                    let data: Rc<[u8]> = (!skip)
+                        .then(|| src.section_data(id.name()))
+                        .flatten()
                         .map(|c| Rc::from(c.into_owned()))
                         .unwrap_or_else(|| Rc::from(Vec::new()));
                     Ok(gimli::EndianRcSlice::new(data, endian))

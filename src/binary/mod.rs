@@ -6,6 +6,7 @@
 
 pub mod cfi;
 pub mod elf;
+pub mod go;
 pub mod symbols;
 
 use crate::model::{InlinedFrame, Mapping, SymbolSource};
@@ -192,7 +193,10 @@ impl Binary {
                 let load = |id: gimli::SectionId| -> Result<DwarfReader, gimli::Error> {
                     // Location lists describe variables, which names and lines never need:
                     // not inflating them saves most of a large debug file's load time.
-                    let skip = matches!(id, gimli::SectionId::DebugLoc | gimli::SectionId::DebugLocLists);
+                    let skip = matches!(
+                        id,
+                        gimli::SectionId::DebugLoc | gimli::SectionId::DebugLocLists
+                    );
                     let data: Rc<[u8]> = (!skip)
                         .then(|| src.section_data(id.name()))
                         .flatten()

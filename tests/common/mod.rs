@@ -227,3 +227,43 @@ pub fn assert_no_panic(out: &Output) {
         "wedge panicked: {err}"
     );
 }
+
+/// Builds the Go program in tests/go/NAME with `flags` (e.g. `-ldflags=-s -w`) into
+/// target/tmp/go, once per variant per test process. Needs Debian's golang-go, which
+/// .ci/run installs.
+pub fn go_build(name: &str, variant: &str, flags: &[&str], env: &[(&str, &str)]) -> PathBuf {
+    // Tests run as threads of one process: build each variant once, under a lock.
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let key = format!("{name}-{variant}");
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(k, _)| *k == key) {
+        return p.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/go")
+        .join(name);
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(format!("{name}-{variant}"));
+    let tmp = out_dir.join(format!("{name}-{variant}.tmp{}", std::process::id()));
+    let cache = out_dir.join("gocache");
+    let status = Command::new("go")
+        .arg("build")
+        .args(flags)
+        .arg("-o")
+        .arg(&tmp)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOCACHE", &cache)
+        .env("GOPATH", out_dir.join("gopath"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GO111MODULE", "on")
+        .env("GOTOOLCHAIN", "local")
+        .envs(env.iter().copied())
+        .status()
+        .expect("the go toolchain (Debian's golang-go) is installed");
+    assert!(status.success(), "go build {name} {variant} failed");
+    std::fs::rename(&tmp, &out).unwrap();
+    built.push((key, out.clone()));
+    out
+}

@@ -69,9 +69,9 @@ fn parse_blob(elf: &ElfFile, b: &[u8]) -> Result<BuildInfo, GoError> {
     let flags = b[15];
     let (version, modinfo) = if flags & 2 != 0 {
         let mut at = 32;
-        let v = read_varint_string(b, &mut at).ok_or_else(|| bad("version string truncated"))?;
-        let m = read_varint_string(b, &mut at).ok_or_else(|| bad("module info truncated"))?;
-        (v, m)
+        let v = read_varint_bytes(b, &mut at).ok_or_else(|| bad("version string truncated"))?;
+        let m = read_varint_bytes(b, &mut at).ok_or_else(|| bad("module info truncated"))?;
+        (String::from_utf8_lossy(v).into_owned(), strip_sentinels(m))
     } else {
         if ptr_size != 4 && ptr_size != 8 {
             return Err(bad("pointer size is neither 4 nor 8"));
@@ -84,24 +84,24 @@ fn parse_blob(elf: &ElfFile, b: &[u8]) -> Result<BuildInfo, GoError> {
             }
             v
         };
-        let string_at = |hdr_addr: u64| -> Option<String> {
+        let string_at = |hdr_addr: u64| -> Option<Vec<u8>> {
             let hdr = elf.bytes_at(hdr_addr, 2 * ptr_size)?;
             let data = word(&hdr[..ptr_size]);
             let len = word(&hdr[ptr_size..]) as usize;
             if len > 1 << 20 {
                 return None;
             }
-            elf.bytes_at(data, len)
-                .map(|s| String::from_utf8_lossy(s).into_owned())
+            elf.bytes_at(data, len).map(|s| s.to_vec())
         };
         let vp = word(b.get(16..16 + ptr_size).ok_or_else(|| bad("truncated"))?);
         let mp = word(
             b.get(16 + ptr_size..16 + 2 * ptr_size)
                 .ok_or_else(|| bad("truncated"))?,
         );
+        let v = string_at(vp).ok_or_else(|| bad("version pointer leads nowhere"))?;
         (
-            string_at(vp).ok_or_else(|| bad("version pointer leads nowhere"))?,
-            string_at(mp).unwrap_or_default(),
+            String::from_utf8_lossy(&v).into_owned(),
+            strip_sentinels(&string_at(mp).unwrap_or_default()),
         )
     };
     if !version.starts_with("go") && !version.starts_with("devel") {
@@ -125,21 +125,25 @@ fn read_uvarint(b: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
-fn read_varint_string(b: &[u8], at: &mut usize) -> Option<String> {
+fn read_varint_bytes<'b>(b: &'b [u8], at: &mut usize) -> Option<&'b [u8]> {
     let len = read_uvarint(b, at)? as usize;
     let s = b.get(*at..at.checked_add(len)?)?;
     *at += len;
-    Some(String::from_utf8_lossy(s).into_owned())
+    Some(s)
 }
 
-/// Parses the module text (`path`, `mod`, `dep`, `=>`, `build` lines).
-pub fn parse_modinfo(text: &str) -> BuildInfo {
-    // Framed by 16-byte sentinels when non-empty.
-    let body = if text.len() >= 33 {
-        text.get(16..text.len() - 16).unwrap_or(text)
+/// The module text is framed by 16 bytes of binary sentinel on each side when non-empty.
+fn strip_sentinels(m: &[u8]) -> String {
+    let body = if m.len() >= 33 {
+        &m[16..m.len() - 16]
     } else {
-        text
+        m
     };
+    String::from_utf8_lossy(body).into_owned()
+}
+
+/// Parses the module text (`path`, `mod`, `dep`, `=>`, `build` lines), sentinels removed.
+pub fn parse_modinfo(body: &str) -> BuildInfo {
     let mut info = BuildInfo::default();
     let module = |f: &[&str]| GoModule {
         path: f.get(1).unwrap_or(&"").to_string(),
@@ -188,14 +192,13 @@ mod tests {
 
     #[test]
     fn parses_module_lines() {
-        let text = "0123456789abcdef\
+        let text = "\
 path\texample.com/cmd/x\n\
 mod\texample.com\t(devel)\t\n\
 dep\tgithub.com/a/b\tv1.2.3\th1:abc=\n\
 =>\t../b\t(devel)\t\n\
 build\t-compiler=gc\n\
-build\tCGO_ENABLED=1\n\
-fedcba9876543210";
+build\tCGO_ENABLED=1\n";
         let i = parse_modinfo(text);
         assert_eq!(i.path.as_deref(), Some("example.com/cmd/x"));
         assert_eq!(i.main.as_ref().unwrap().version, "(devel)");
@@ -210,7 +213,8 @@ fedcba9876543210";
         let mut at = 0;
         assert_eq!(read_uvarint(&[0xff, 0xff], &mut at), None);
         let mut at = 0;
-        assert_eq!(read_varint_string(&[5, b'a'], &mut at), None);
+        assert_eq!(read_varint_bytes(&[5, b'a'], &mut at), None);
+        assert_eq!(strip_sentinels(&[0xff; 40]).chars().count(), 8);
         let mut at = 0;
         assert_eq!(read_uvarint(&[0x96, 0x01], &mut at), Some(150));
     }

@@ -70,6 +70,9 @@ pub struct Binary {
     symbols: SymbolTable,
     debug: Option<DebugFile>,
     dwarf: OnceCell<Option<addr2line::Context<DwarfReader>>>,
+    go: OnceCell<Option<go::GoBinary>>,
+    /// Why the Go tables could not be read, when the file looked like Go but was malformed.
+    go_error: OnceCell<Option<String>>,
 }
 
 impl Binary {
@@ -85,7 +88,70 @@ impl Binary {
             symbols,
             debug,
             dwarf: OnceCell::new(),
+            go: OnceCell::new(),
+            go_error: OnceCell::new(),
         })
+    }
+
+    /// The Go tables (pclntab, buildinfo, moduledata) when this is a Go binary.
+    pub fn go(&self) -> Option<&go::GoBinary> {
+        self.go
+            .get_or_init(|| match go::GoBinary::read(&self.elf) {
+                Ok(mut g) => {
+                    if let Some(g) = g.as_mut() {
+                        self.attach_gofunc(g);
+                    }
+                    let _ = self.go_error.set(None);
+                    g
+                }
+                Err(e) => {
+                    let _ = self.go_error.set(Some(e.to_string()));
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    pub fn go_error(&self) -> Option<&str> {
+        self.go();
+        self.go_error.get().and_then(|e| e.as_deref())
+    }
+
+    /// Gives the pclntab moduledata.gofunc (for inline trees), read from the file through
+    /// the layout of the binary's Go release.
+    fn attach_gofunc(&self, g: &mut go::GoBinary) {
+        let (Some(md), Some(version)) = (g.moduledata, g.go_version()) else {
+            return;
+        };
+        let arch = match self.elf.machine {
+            goblin::elf::header::EM_AARCH64 => crate::model::Arch::Aarch64,
+            _ => crate::model::Arch::X86_64,
+        };
+        let Ok(layout) = crate::goruntime::layout::RuntimeLayout::for_version(version, arch) else {
+            return;
+        };
+        let Ok(off) = layout.offset("moduledata", "gofunc") else {
+            return;
+        };
+        if let Some(b) = self.elf.bytes_at(md + off, 8) {
+            let v = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+            if v != 0 {
+                g.pclntab.set_gofunc(v);
+            }
+        }
+    }
+
+    /// Address of a data symbol (e.g. `runtime.allgs`) from .symtab, when present.
+    pub fn data_symbol(&self, name: &str) -> Option<u64> {
+        let parsed = goblin::elf::Elf::parse(&self.elf.data).ok()?;
+        parsed
+            .syms
+            .iter()
+            .find(|s| {
+                s.st_type() == goblin::elf::sym::STT_OBJECT
+                    && parsed.strtab.get_at(s.st_name) == Some(name)
+            })
+            .map(|s| s.st_value)
     }
 
     pub fn debug_file(&self) -> Option<&str> {

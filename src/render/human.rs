@@ -295,16 +295,18 @@ fn frame(out: &mut String, i: usize, f: &Frame, style: Style) {
         .as_deref()
         .map(|m| m.rsplit('/').next().unwrap_or(m))
         .unwrap_or("?");
+    // Calls inlined at this pc come first, innermost first, under the same frame number.
     for inl in &f.inlined {
-        let loc = match (&inl.file, inl.line) {
-            (Some(file), Some(l)) => format!(" at {file}:{l}"),
-            _ => String::new(),
-        };
         let _ = writeln!(
             out,
-            "    {:>3}  {:18}  {} (inlined){loc}",
-            "", "", inl.function
+            "    #{i:<3} {:#018x}  {} {}",
+            f.pc,
+            style.bold(&inl.function),
+            style.dim("(inlined)")
         );
+        if let (Some(file), Some(l)) = (&inl.file, inl.line) {
+            let _ = writeln!(out, "    {:>3}  {:18}  at {file}:{l}", "", "");
+        }
     }
     let name = match &f.function {
         Some(n) => {

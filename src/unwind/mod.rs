@@ -41,6 +41,36 @@ pub fn unwind_process(
     notes
 }
 
+/// Names a frame of Go code from pclntab (function, file:line, inlined calls); false when
+/// the pc is not Go code.
+fn symbolize_go(f: &mut Frame, m: &modules::Module, lookup: u64) -> bool {
+    let Some(go) = m.binary.go() else {
+        return false;
+    };
+    let Some(func) = go.pclntab.func_at(m.svma(lookup)) else {
+        return false;
+    };
+    let elf = &m.binary.elf;
+    let read = |addr: u64, len: usize| elf.bytes_at(addr, len).map(|b| b.to_vec());
+    let (inlined, outer_pc) = func.inlined_at(m.svma(lookup), &read);
+    f.function = Some(crate::binary::go::pclntab::display_name(func.name()));
+    f.function_offset = Some(m.svma(f.pc) - func.entry());
+    f.symbol_source = Some(crate::model::SymbolSource::Pclntab);
+    if let Some((file, line)) = func.file_line(outer_pc) {
+        f.file = Some(file.to_string());
+        f.line = Some(line);
+    }
+    f.inlined = inlined
+        .into_iter()
+        .map(|c| crate::model::InlinedFrame {
+            function: crate::binary::go::pclntab::display_name(&c.name),
+            file: c.file,
+            line: c.line,
+        })
+        .collect();
+    true
+}
+
 /// Fills module, module_addr, function, offset, symbol source, file, line and inlined
 /// calls of frames that have only pc, sp and trust. `exact_pc[i]` says frame i sits at its
 /// own pc (looked up as is) rather than at a return address (looked up at pc - 1, the call).
@@ -53,6 +83,9 @@ pub fn symbolize_frames(frames: &mut [Frame], exact_pc: &[bool], modules: &Modul
         };
         f.module = Some(m.path.clone());
         f.module_addr = Some(m.svma(f.pc));
+        if symbolize_go(f, m, lookup) {
+            continue;
+        }
         let s = m.binary.symbolize(m.svma(lookup));
         f.function = s.function;
         f.function_offset = s.offset.map(|o| o + (f.pc - lookup));

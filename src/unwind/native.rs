@@ -184,13 +184,29 @@ fn unwind_inner(
             }
         }
         let lookup = if exact_pc { pc } else { pc.wrapping_sub(1) };
-        let step = cfi_step(regs.arch, abi, &rf, mem, modules, lookup, scratch)
-            .map(|r| r.map(|rf| (rf, FrameTrust::Cfi)))
-            .unwrap_or_else(|| fp_step(abi, &rf, mem, sp, stack).map(|rf| (rf, FrameTrust::Fp)));
+        // Go code: pclntab's frame sizes are authoritative (Go emits no .eh_frame, and asm
+        // functions break the frame-pointer chain). Then CFI, then frame pointers.
+        let step = go_step(
+            regs.arch,
+            abi,
+            &rf,
+            mem,
+            modules,
+            pc,
+            lookup,
+            frames.len() == 1,
+        )
+        .map(|r| r.map(|rf| (rf, FrameTrust::Pclntab)))
+        .or_else(|| {
+            cfi_step(regs.arch, abi, &rf, mem, modules, lookup, scratch)
+                .map(|r| r.map(|rf| (rf, FrameTrust::Cfi)))
+        })
+        .unwrap_or_else(|| fp_step(abi, &rf, mem, sp, stack).map(|rf| (rf, FrameTrust::Fp)));
         let step = match step {
             Ok(s) => Ok(s),
-            Err(e) if opts.scan => scan_step(abi, &rf, mem, modules, sp, stack)
-                .ok_or(e)
+            // Scan only where unwinding failed, never past a frame that says it is the last.
+            Err(Stop::Because(e)) if opts.scan => scan_step(abi, &rf, mem, modules, sp, stack)
+                .ok_or(Stop::Because(e))
                 .map(|rf| (rf, FrameTrust::Scan)),
             Err(e) => Err(e),
         };
@@ -276,6 +292,70 @@ fn cfi_step(
         return Some(Err(Stop::Because(format!(
             "return address not in the captured stack (CFA {cfa:#x})"
         ))));
+    }
+    Some(Ok(next))
+}
+
+/// One step of a Go function by its pclntab SP delta: None when `lookup` is not Go code.
+#[allow(clippy::too_many_arguments)]
+fn go_step(
+    arch: Arch,
+    abi: &Abi,
+    rf: &RegFile,
+    mem: &dyn Memory,
+    modules: &ModuleMap,
+    pc: u64,
+    lookup: u64,
+    innermost: bool,
+) -> Option<Result<RegFile, Stop>> {
+    let module = modules.find(lookup)?;
+    let go = module.binary.go()?;
+    let f = go.pclntab.func_at(module.svma(lookup))?;
+    if f.flag() & crate::binary::go::pclntab::FLAG_TOP_FRAME != 0 {
+        return Some(Err(Stop::Outermost));
+    }
+    // The frame size at the pc itself: a return address lies inside its caller.
+    let Some(delta) = f.sp_delta(module.svma(pc)) else {
+        return Some(Err(Stop::Because(format!(
+            "no frame size for {} (assembly?)",
+            f.name()
+        ))));
+    };
+    let sp = rf.get(abi.sp)?;
+    let mut next = rf.clone();
+    match arch {
+        Arch::X86_64 => {
+            let cfa = sp.wrapping_add(delta as u64).wrapping_add(8);
+            let Ok(ra) = mem.read_u64(cfa - 8) else {
+                return Some(Err(Stop::Because(
+                    "return address not in the captured stack".into(),
+                )));
+            };
+            // Go saves the caller's frame pointer just below the return address.
+            if delta >= 8
+                && let Ok(bp) = mem.read_u64(cfa - 16)
+            {
+                next.set(abi.fp, Some(bp));
+            }
+            next.set(abi.ra, Some(ra));
+            next.set(abi.sp, Some(cfa));
+        }
+        Arch::Aarch64 => {
+            let cfa = sp.wrapping_add(delta as u64);
+            // A frameless leaf still has its return address in the link register.
+            let ra = if delta == 0 && innermost {
+                rf.get(abi.ra)
+            } else {
+                mem.read_u64(sp).ok()
+            };
+            let Some(ra) = ra else {
+                return Some(Err(Stop::Because(
+                    "return address not in the captured stack".into(),
+                )));
+            };
+            next.set(abi.ra, Some(ra));
+            next.set(abi.sp, Some(cfa));
+        }
     }
     Some(Ok(next))
 }

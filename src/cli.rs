@@ -65,6 +65,9 @@ pub struct DiagnoseArgs {
     /// Upper bound on the bytes of each thread's stack copied during the freeze.
     #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
     pub max_stack_bytes: usize,
+    /// Upper bound on the bytes of each goroutine's stack copied during the freeze.
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    pub max_goroutine_stack_bytes: usize,
     /// How long to wait for all threads to stop before giving up on the stragglers.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub stop_timeout_ms: u64,

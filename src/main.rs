@@ -45,8 +45,10 @@ fn diagnose(args: DiagnoseArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         stop_timeout: Duration::from_millis(args.stop_timeout_ms),
         hold: args.debug_hold_ms.map(Duration::from_millis),
         interrupted,
+        max_goroutine_stack_bytes: args.max_goroutine_stack_bytes,
     };
-    let (capture, failure) = match live::capture(args.pid, &opts) {
+    let mut cache = wedge::binary::BinaryCache::new();
+    let (capture, failure) = match live::capture(args.pid, &opts, &mut cache) {
         Ok(c) => (c, None),
         Err(CaptureError::NotPermitted {
             reason, partial, ..
@@ -57,7 +59,7 @@ fn diagnose(args: DiagnoseArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         Err(e @ CaptureError::Interrupted) => return fail(exit::INTERRUPTED, &e.to_string()),
         Err(e) => return fail(exit::FAILURE, &e.to_string()),
     };
-    let diagnosis = wedge::analyze::diagnose_live(capture);
+    let diagnosis = wedge::analyze::diagnose_live(capture, &mut cache);
     emit(&diagnosis, &args.output);
     match failure {
         Some((code, reason)) => fail(code, &reason),

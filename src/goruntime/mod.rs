@@ -4,3 +4,5 @@
 pub mod allgs;
 pub mod goroutines;
 pub mod layout;
+pub mod target;
+pub mod walk;

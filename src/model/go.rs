@@ -19,6 +19,9 @@ pub struct GoProcess {
     pub goroutines: Vec<Goroutine>,
     /// Why goroutines are missing or incomplete, when they are.
     pub goroutines_note: Option<String>,
+    /// Time spent copying runtime structures during the freeze, and how much was copied.
+    pub copy_us: Option<u64>,
+    pub copy_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -43,6 +46,9 @@ pub struct Goroutine {
     pub thread: Option<i32>,
     #[serde(default)]
     pub locked_to_thread: bool,
+    /// One of the runtime's own goroutines (GC workers, finalizers, …).
+    #[serde(default)]
+    pub system: bool,
     /// Innermost first.
     #[serde(default)]
     pub frames: Vec<Frame>,

@@ -177,6 +177,7 @@ fn rich_snapshot() -> Snapshot {
                 waited_ns: Some(60_000_000_000),
                 thread: None,
                 locked_to_thread: false,
+                system: false,
                 frames: vec![Frame::bare(0x401000, 0xc000040000, FrameTrust::Pclntab)],
                 created_by: Some(Frame::bare(0x401234, 0, FrameTrust::Pclntab)),
                 parent_id: Some(1),
@@ -184,6 +185,8 @@ fn rich_snapshot() -> Snapshot {
                 unwind_stop: None,
             }],
             goroutines_note: None,
+            copy_us: Some(120),
+            copy_bytes: Some(4096),
         }),
     });
     s.note(Some(42), None, "something was missing");

@@ -175,6 +175,9 @@ fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
         let _ = writeln!(out, "  cgroup {cg}");
     }
     out.push('\n');
+    if let Some(go) = &p.go {
+        super::goroutines::section(out, go, style, opts.all);
+    }
     threads(out, p, style, opts);
     fds(out, p, style);
     mappings(out, p, style, opts);
@@ -273,7 +276,7 @@ fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
             let _ = writeln!(out, "    {}", style.dim(&format!("({why})")));
         }
         for (i, f) in first.frames.iter().enumerate() {
-            frame(out, i, f, style);
+            fmt_frame(out, i, f, style);
         }
         if let Some(why) = &first.unwind_stop {
             let _ = writeln!(
@@ -289,7 +292,8 @@ fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
     }
 }
 
-fn frame(out: &mut String, i: usize, f: &Frame, style: Style) {
+/// One frame (and the calls inlined at it), as the report prints every stack.
+pub fn fmt_frame(out: &mut String, i: usize, f: &Frame, style: Style) {
     let module = f
         .module
         .as_deref()
@@ -559,6 +563,16 @@ fn indent(s: &str, n: usize) -> String {
         .map(|l| format!("{pad}{l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A wait in the runtime's words: "3 minutes", "2 hours", or seconds when short.
+pub fn fmt_duration_ns(ns: u64) -> String {
+    let s = ns / 1_000_000_000;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} minutes", s / 60),
+        _ => format!("{} hours", s / 3600),
+    }
 }
 
 pub fn fmt_us(us: u64) -> String {

@@ -1,5 +1,6 @@
 //! Output: the human report (comfy-table, colour on terminals only) and JSON.
 
+pub mod goroutines;
 pub mod human;
 pub mod style;
 

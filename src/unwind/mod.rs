@@ -4,27 +4,19 @@ pub mod modules;
 pub mod native;
 
 use crate::binary::cfi::CfiScratch;
-use crate::binary::{BinaryCache, FileOpener};
 use crate::memory::Memory;
 use crate::model::{Frame, Process};
 pub use modules::ModuleMap;
 pub use native::UnwindOptions;
 
 /// Unwinds and symbolizes every thread of `process` that has registers, filling
-/// `thread.frames` and `thread.unwind_stop`. Returns notes on what could not be read (a
-/// binary that cannot be opened is a note, not an error).
+/// `thread.frames` and `thread.unwind_stop`.
 pub fn unwind_process(
     process: &mut Process,
     mem: &dyn Memory,
-    opener: &dyn FileOpener,
-    cache: &mut BinaryCache,
+    modules: &ModuleMap,
     opts: &UnwindOptions,
-) -> Vec<String> {
-    let mut notes = Vec::new();
-    if process.threads.iter().all(|t| t.registers.is_none()) {
-        return notes;
-    }
-    let modules = ModuleMap::build(&process.mappings, opener, cache, &mut notes);
+) {
     let mut scratch = CfiScratch::default();
     for t in process.threads.iter_mut() {
         let Some(regs) = &t.registers else { continue };
@@ -33,12 +25,11 @@ pub fn unwind_process(
             .as_ref()
             .map(|s| (s.start, s.start + s.len))
             .unwrap_or((0, 0));
-        let mut u = native::unwind(regs, mem, &modules, stack, opts, &mut scratch);
-        symbolize_frames(&mut u.frames, &u.exact_pc, &modules);
+        let mut u = native::unwind(regs, mem, modules, stack, opts, &mut scratch);
+        symbolize_frames(&mut u.frames, &u.exact_pc, modules);
         t.frames = u.frames;
         t.unwind_stop = u.stop;
     }
-    notes
 }
 
 /// Names a frame of Go code from pclntab (function, file:line, inlined calls); false when

@@ -8,10 +8,15 @@
 
 use super::access::{AccessFacts, explain_refusal};
 use super::freeze::{FrozenTree, SeizeError, ThreadState};
+use super::gocopy::{GoCopyPlan, copy_go};
 use super::procfs::{self, ProcError};
 use super::ptrace;
+use crate::binary::{BinaryCache, LiveOpener};
+use crate::goruntime::target::{self, GoTarget};
 use crate::memory::MemoryImage;
-use crate::model::{Arch, Mapping, Process, Snapshot, Source, StackCopy, Syscall};
+use crate::model::{
+    Arch, GoModule, GoProcess, Mapping, Process, Snapshot, Source, StackCopy, Syscall,
+};
 use crate::syscall;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +44,8 @@ pub struct CaptureOptions {
     pub hold: Option<Duration>,
     /// Set by SIGINT/SIGTERM: abandon the capture and resume.
     pub interrupted: Arc<AtomicBool>,
+    /// Upper bound on the bytes of each goroutine's stack copied.
+    pub max_goroutine_stack_bytes: usize,
 }
 
 impl Default for CaptureOptions {
@@ -50,15 +57,20 @@ impl Default for CaptureOptions {
             stop_timeout: Duration::from_millis(500),
             hold: None,
             interrupted: Arc::new(AtomicBool::new(false)),
+            max_goroutine_stack_bytes: 64 * 1024,
         }
     }
 }
 
-/// A live capture: the snapshot and, per process, the memory copied during the freeze.
+/// A live capture: the snapshot and, per process, the memory copied during the freeze and
+/// what is needed to read Go runtimes from it.
 #[derive(Debug, Clone)]
 pub struct LiveCapture {
     pub snapshot: Snapshot,
     pub memory: BTreeMap<i32, MemoryImage>,
+    pub go_targets: BTreeMap<i32, GoTarget>,
+    /// CLOCK_MONOTONIC during the freeze (Go's nanotime), in nanoseconds.
+    pub monotonic_ns: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +94,13 @@ pub enum CaptureError {
     Proc { pid: i32, source: ProcError },
 }
 
-/// Captures the process tree of `root` (or `root` alone).
-pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureError> {
+/// Captures the process tree of `root` (or `root` alone). Binaries are opened (before the
+/// freeze, for Go programs) through `cache`, which analysis then reuses.
+pub fn capture(
+    root: i32,
+    opts: &CaptureOptions,
+    cache: &mut BinaryCache,
+) -> Result<LiveCapture, CaptureError> {
     if root <= 0 || !std::path::Path::new(&format!("/proc/{root}")).exists() {
         return Err(CaptureError::NoSuchProcess(root));
     }
@@ -102,6 +119,7 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
     );
     let mut procs: BTreeMap<i32, Process> = BTreeMap::new();
     let mut memory: BTreeMap<i32, MemoryImage> = BTreeMap::new();
+    let mut go_targets: BTreeMap<i32, GoTarget> = BTreeMap::new();
 
     match pre_read(root, arch, &mut snapshot) {
         Ok(p) => {
@@ -125,12 +143,24 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
         }
     }
 
+    // Go programs: what to copy of their runtime, worked out before anything stops.
+    for (pid, p) in procs.iter_mut() {
+        if let Some(t) = go_plan(p, cache, arch) {
+            go_targets.insert(*pid, t);
+        }
+    }
+
     if !opts.stop {
         for p in procs.values_mut() {
             read_fds_into(p, &mut snapshot);
         }
         snapshot.processes = procs.into_values().collect();
-        return Ok(LiveCapture { snapshot, memory });
+        return Ok(LiveCapture {
+            snapshot,
+            memory,
+            go_targets,
+            monotonic_ns: None,
+        });
     }
 
     let mut frozen = FrozenTree::new();
@@ -225,6 +255,25 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
             image,
             &mut snapshot,
         );
+        if let Some(t) = go_targets.get(pid)
+            && !stopped.is_empty()
+        {
+            let plan = GoCopyPlan {
+                allgs: t.allgs,
+                offsets: t.offsets,
+                wait_reasons: t.layout.wait_reasons.len(),
+                max_goroutines: crate::goruntime::walk::MAX_GOROUTINES,
+                max_stack_per_goroutine: opts.max_goroutine_stack_bytes,
+            };
+            let stats = copy_go(*pid, &plan, image);
+            if let Some(go) = p.go.as_mut() {
+                go.copy_us = Some(stats.micros);
+                go.copy_bytes = Some(stats.bytes as u64);
+                if let Some(e) = stats.error {
+                    go.goroutines_note = Some(e);
+                }
+            }
+        }
         read_fds_into(p, &mut snapshot);
         p.stopped = !stopped.is_empty()
             && p.threads
@@ -247,6 +296,7 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
             }
         }
     }
+    let monotonic_ns = monotonic_now();
     if let Some(hold) = opts.hold {
         let until = Instant::now() + hold;
         while Instant::now() < until && !opts.interrupted.load(Ordering::Relaxed) {
@@ -284,7 +334,12 @@ pub fn capture(root: i32, opts: &CaptureOptions) -> Result<LiveCapture, CaptureE
 
     let root_refusal = refused.get(&root).cloned();
     snapshot.processes = procs.into_values().collect();
-    let capture = LiveCapture { snapshot, memory };
+    let capture = LiveCapture {
+        snapshot,
+        memory,
+        go_targets,
+        monotonic_ns,
+    };
     match root_refusal {
         Some(reason) => Err(CaptureError::NotPermitted {
             pid: root,
@@ -482,4 +537,64 @@ fn read_fds_into(p: &mut Process, snapshot: &mut Snapshot) {
     for n in notes {
         snapshot.note(Some(p.pid), None, n);
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of Go's nanotime on Linux.
+fn monotonic_now() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// For a Go program: its build facts into `p.go`, and the plan to read its goroutines.
+fn go_plan(p: &mut Process, cache: &mut BinaryCache, arch: Arch) -> Option<GoTarget> {
+    let exe = p.exe.as_ref()?.path.clone();
+    let mapping = p
+        .mappings
+        .iter()
+        .find(|m| m.is_exec() && m.path.as_deref() == Some(exe.as_str()))
+        .or_else(|| {
+            p.mappings
+                .iter()
+                .find(|m| m.is_exec() && m.file_path().is_some())
+        })?
+        .clone();
+    let binary = cache.get(&mapping, &LiveOpener { pid: p.pid }).ok()?;
+    let go = binary.go()?;
+    let mut info = GoProcess::default();
+    if let Some(bi) = &go.buildinfo {
+        info.version = bi.go_version.clone();
+        info.main_module = bi.main.clone();
+        info.dependencies = bi.deps.clone();
+        info.build_settings = bi.settings.clone();
+        if info.main_module.is_none()
+            && let Some(path) = &bi.path
+        {
+            info.main_module = Some(GoModule {
+                path: path.clone(),
+                ..Default::default()
+            });
+        }
+    }
+    let bias = binary
+        .elf
+        .vaddr_of_offset(mapping.offset)
+        .map(|v| mapping.start.wrapping_sub(v))
+        .unwrap_or(0);
+    let t = match target::plan(&binary, bias, arch) {
+        Ok(t) => {
+            info.allgs_found_by = Some(t.found_by.name().to_string());
+            Some(t)
+        }
+        Err(e) => {
+            info.goroutines_note = Some(format!("goroutines not read: {e}; thread stacks only"));
+            None
+        }
+    };
+    p.go = Some(info);
+    t
 }

@@ -43,6 +43,20 @@ pub fn goroutines(
     let mut rejected = 0usize;
     let mut scratch = CfiScratch::default();
     let mut procids: BTreeMap<u64, Option<i32>> = BTreeMap::new();
+    // m.procid is gettid() as the thread saw it: inside a container that is the id in the
+    // container's pid namespace; map it to the host tid through the threads' NSpid.
+    let host_tid = |procid: i32| -> i32 {
+        threads
+            .iter()
+            .find(|t| t.nstid == Some(procid))
+            .or_else(|| {
+                threads
+                    .iter()
+                    .find(|t| t.tid == procid && t.nstid.is_none())
+            })
+            .map(|t| t.tid)
+            .unwrap_or(procid)
+    };
     let mut procid = |m: u64| -> Option<i32> {
         if m == 0 {
             return None;
@@ -52,6 +66,7 @@ pub fn goroutines(
                 .ok()
                 .map(|v| v as i32)
                 .filter(|t| *t > 0)
+                .map(host_tid)
         })
     };
     for &addr in &list {

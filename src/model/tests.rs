@@ -29,6 +29,7 @@ fn rich_snapshot() -> Snapshot {
     });
     let thread = Thread {
         tid: 42,
+        nstid: Some(1),
         name: "probe".into(),
         state: "S".into(),
         wchan: Some("futex_wait_queue".into()),

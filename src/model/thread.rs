@@ -41,6 +41,10 @@ impl Arch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Thread {
     pub tid: i32,
+    /// The thread's id in its own (innermost) pid namespace, when it differs from `tid`:
+    /// what gettid() returns inside a container, and what Go's m.procid holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nstid: Option<i32>,
     /// /proc/PID/task/TID/comm.
     pub name: String,
     /// One-letter state, read just before the freeze (the freeze itself shows as `t`).

@@ -64,7 +64,10 @@ fn key(g: &Goroutine) -> String {
 pub fn section(out: &mut String, go: &GoProcess, style: Style, all: bool) {
     let mut head = format!("Go {}", go.version);
     if let Some(m) = &go.main_module {
-        let _ = write!(head, ", {} {}", m.path, m.version);
+        let _ = write!(head, ", {}", m.path);
+        if !m.version.is_empty() {
+            let _ = write!(head, " {}", m.version);
+        }
     }
     let system = go.goroutines.iter().filter(|g| g.system).count();
     let _ = write!(

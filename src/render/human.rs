@@ -209,7 +209,10 @@ fn stack_key(t: &Thread) -> String {
 fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
     let mut t = style.table(&["TID", "NAME", "STATE", "WCHAN", "SYSCALL"]);
     for th in &p.threads {
-        let sys = th.syscall.as_ref().map(syscall_text).unwrap_or_default();
+        let mut sys = th.syscall.as_ref().map(syscall_text).unwrap_or_default();
+        if let Some(target) = th.syscall.as_ref().and_then(|s| fd_path_target(p, s)) {
+            let _ = write!(sys, " → {target}");
+        }
         t.add_row(vec![
             style.cell(th.tid, false),
             style.cell(&th.name, false),
@@ -297,7 +300,11 @@ pub fn fmt_frame(out: &mut String, i: usize, f: &Frame, style: Style) {
     let module = f
         .module
         .as_deref()
-        .map(|m| m.rsplit('/').next().unwrap_or(m))
+        .map(|m| match m.rsplit('/').next() {
+            // A binary outside the process's root (runc init after pivot_root) shows as "/".
+            Some("") | None => "[exe]",
+            Some(base) => base,
+        })
         .unwrap_or("?");
     // Calls inlined at this pc come first, innermost first, under the same frame number.
     for inl in &f.inlined {
@@ -337,6 +344,19 @@ pub fn fmt_frame(out: &mut String, i: usize, f: &Frame, style: Style) {
     if let (Some(file), Some(line)) = (&f.file, f.line) {
         let _ = writeln!(out, "    {:>3}  {:18}  at {file}:{line}", "", "");
     }
+}
+
+/// For a path argument naming an fd of the process (`/proc/self/fd/5`, as runc opens its
+/// exec fifo), what that fd is.
+fn fd_path_target(p: &Process, s: &crate::model::Syscall) -> Option<String> {
+    let path = s.path.as_deref()?;
+    let n = path
+        .strip_prefix("/proc/self/fd/")
+        .or_else(|| path.strip_prefix("/proc/thread-self/fd/"))
+        .or_else(|| path.strip_prefix(&format!("/proc/{}/fd/", p.pid)))?;
+    let fd = p.fd(n.parse().ok()?)?;
+    let (kind, _) = fd_kind(fd);
+    Some(format!("{} ({kind})", fd.target))
 }
 
 pub fn syscall_text(s: &crate::model::Syscall) -> String {

@@ -221,6 +221,14 @@ fn unwind_inner(
         if npc == 0 {
             return (frames, None);
         }
+        // A return address must point into code we know; anything else is a sign the
+        // unwind went wrong (or ran off the end of the stack), not a frame.
+        if modules.find(npc.wrapping_sub(1)).is_none() && !modules.is_empty() {
+            return (
+                frames,
+                Some(format!("return address {npc:#x} is not in any loaded code")),
+            );
+        }
         if nsp <= sp && trust != FrameTrust::Cfi {
             return (
                 frames,

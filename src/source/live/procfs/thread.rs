@@ -19,11 +19,21 @@ pub fn read_thread(pid: i32, tid: i32, arch: Arch) -> Result<Thread, ProcError> 
     let syscall = procfs::process::Syscall::from_file(format!("{base}/syscall"))
         .ok()
         .and_then(|s| syscall_from_procfs(arch, s));
+    // NSpid's last entry is the id inside the innermost pid namespace.
+    let nstid = std::fs::read_to_string(format!("{base}/status"))
+        .ok()
+        .and_then(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|v| v.split_whitespace().last()?.parse::<i32>().ok())
+        })
+        .filter(|&n| n != tid);
     let kernel_stack = std::fs::read_to_string(format!("{base}/stack"))
         .map(|s| parse_kernel_stack(&s))
         .unwrap_or_default();
     Ok(Thread {
         tid,
+        nstid,
         name: stat.comm,
         state: stat.state.to_string(),
         wchan,

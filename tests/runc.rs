@@ -1,0 +1,166 @@
+//! Debian's own stripped runc: after `runc create`, `runc init` waits for `runc start` on the
+//! exec fifo. wedge names every frame and goroutine of it and shows the fifo it waits on.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use wedge::model::FdKind;
+
+/// A container created (not started) in a private runc state directory; deleted on drop.
+struct Container {
+    root: PathBuf,
+    id: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Container {
+    fn create() -> Container {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        let bin = bundle.join("rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
+        for tool in ["sh", "sleep"] {
+            std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
+        }
+        let ok = Command::new("runc")
+            .arg("spec")
+            .current_dir(&bundle)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let cfg = bundle.join("config.json");
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+        spec["process"]["terminal"] = serde_json::json!(false);
+        spec["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+        std::fs::write(&cfg, serde_json::to_string(&spec).unwrap()).unwrap();
+        let root = dir.path().join("state");
+        let id = format!("wedge-test-{}", std::process::id());
+        // runc init inherits runc's stdio and outlives it: a pipe would never reach EOF,
+        // so errors go to a file.
+        let log = dir.path().join("create.err");
+        let status = Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .args(["create", "--bundle"])
+            .arg(&bundle)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "runc create: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        Container {
+            root,
+            id,
+            _dir: dir,
+        }
+    }
+
+    fn init_pid(&self) -> i32 {
+        let out = Command::new("runc")
+            .arg("--root")
+            .arg(&self.root)
+            .args(["state", &self.id])
+            .output()
+            .unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        state["pid"].as_i64().unwrap() as i32
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(&self.root)
+            .args(["delete", "--force", &self.id])
+            .status();
+    }
+}
+
+#[test]
+fn runc_init_waiting_for_start_is_named_and_shows_the_exec_fifo() {
+    assert!(
+        Path::new("/usr/sbin/runc").exists() || Path::new("/usr/bin/runc").exists(),
+        "runc is installed"
+    );
+    let c = Container::create();
+    let pid = c.init_pid();
+    let (d, out) = diagnose_json(pid, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = d.snapshot.process(pid).unwrap();
+    assert_eq!(p.comm, "runc:[2:INIT]");
+    assert!(p.stopped);
+    // Stripped, yet every frame of every thread is named.
+    for t in &p.threads {
+        assert!(!t.frames.is_empty(), "thread {} has frames", t.tid);
+        for f in &t.frames {
+            assert!(
+                f.function.is_some(),
+                "?? frame at {:#x} in thread {}",
+                f.pc,
+                t.tid
+            );
+        }
+    }
+    let go = p.go.as_ref().expect("runc is Go");
+    assert!(
+        go.main_module
+            .as_ref()
+            .is_some_and(|m| m.path == "github.com/opencontainers/runc")
+    );
+    assert_eq!(
+        go.allgs_found_by.as_deref(),
+        Some("allgadd"),
+        "Debian's runc is stripped"
+    );
+    let main = go.goroutines.iter().find(|g| g.id == 1).unwrap();
+    assert_eq!(main.status, "syscall");
+    assert!(main.locked_to_thread);
+    assert_eq!(
+        main.thread,
+        Some(pid),
+        "goroutine 1 runs on the init thread (tid in the host's pid namespace)"
+    );
+    assert!(
+        main.frames.iter().any(|f| f.function.as_deref()
+            == Some("github.com/opencontainers/runc/libcontainer.(*linuxStandardInit).Init")),
+        "{:?}",
+        main.frames.iter().map(|f| &f.function).collect::<Vec<_>>()
+    );
+    // The init thread is blocked opening /proc/self/fd/N: the exec fifo.
+    let init = p.thread(pid).unwrap();
+    let sys = init.syscall.as_ref().unwrap();
+    assert_eq!(sys.name.as_deref(), Some("openat"));
+    let n: i32 = sys
+        .path
+        .as_deref()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fd = p.fd(n).unwrap();
+    assert!(
+        matches!(&fd.kind, FdKind::Fifo { path } if path.ends_with("/exec.fifo")),
+        "{fd:?}"
+    );
+    let text = String::from_utf8_lossy(&wedge(&["diagnose", &pid.to_string()]).stdout).into_owned();
+    assert!(text.contains("exec.fifo (fifo)"), "{text}");
+    assert!(!any_stopped(pid));
+}

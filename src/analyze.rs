@@ -1,9 +1,13 @@
 //! From a capture to a diagnosis: unwind and symbolize the copied stacks (after the target
-//! was resumed), read Go runtimes, then derive findings. Nothing here touches ptrace.
+//! was resumed), read Go runtimes, then derive findings. Nothing here touches ptrace: live
+//! captures and core files go through the same steps over the Memory trait.
 
-use crate::binary::{BinaryCache, LiveOpener};
+use crate::binary::{BinaryCache, FileOpener, LiveOpener};
+use crate::goruntime::target::{self, GoTarget};
 use crate::goruntime::walk;
-use crate::model::{Diagnosis, Finding};
+use crate::memory::Memory;
+use crate::model::{Arch, Diagnosis, Finding, Process, Snapshot};
+use crate::source::core::{Core, CoreOpener};
 use crate::source::live::LiveCapture;
 use crate::unwind::{self, ModuleMap, UnwindOptions};
 
@@ -16,27 +20,87 @@ pub fn diagnose_live(capture: LiveCapture, cache: &mut BinaryCache) -> Diagnosis
         go_targets,
         monotonic_ns,
     } = capture;
-    let opts = UnwindOptions::default();
     let empty = crate::memory::MemoryImage::new();
-    let arch = snapshot.host.arch.unwrap_or(crate::model::Arch::X86_64);
+    let arch = snapshot.host.arch.unwrap_or(Arch::X86_64);
     let mut notes = Vec::new();
     for p in snapshot.processes.iter_mut() {
         let mem = memory.get(&p.pid).unwrap_or(&empty);
         let opener = LiveOpener { pid: p.pid };
-        let mut module_notes = Vec::new();
-        let modules = ModuleMap::build(&p.mappings, &opener, cache, &mut module_notes);
-        unwind::unwind_process(p, mem, &modules, &opts);
-        if let (Some(target), Some(go)) = (go_targets.get(&p.pid), p.go.as_mut())
-            && go.goroutines_note.is_none()
-        {
-            let w = walk::goroutines(target, mem, &modules, &p.threads, arch, monotonic_ns);
-            go.goroutines = w.goroutines;
-            go.goroutines_note = w.note;
-        }
-        if p.threads.iter().any(|t| t.registers.is_some()) {
-            notes.extend(module_notes.into_iter().map(|n| (p.pid, n)));
-        }
+        notes.extend(analyze_process(
+            p,
+            mem,
+            &opener,
+            cache,
+            go_targets.get(&p.pid),
+            arch,
+            monotonic_ns,
+        ));
     }
+    finish(snapshot, notes)
+}
+
+/// The same for a core file: binaries through `--exe` / `--sysroot`.
+pub fn diagnose_core(
+    core: Core,
+    exe: Option<std::path::PathBuf>,
+    sysroot: Option<std::path::PathBuf>,
+    cache: &mut BinaryCache,
+) -> Diagnosis {
+    let Core {
+        mut snapshot,
+        memory,
+        arch,
+        ..
+    } = core;
+    let mut notes = Vec::new();
+    for p in snapshot.processes.iter_mut() {
+        let opener = CoreOpener {
+            exe: exe.clone(),
+            exe_path: p.exe.as_ref().map(|e| e.path.clone()),
+            sysroot: sysroot.clone(),
+        };
+        let t = target::for_process(p, cache, &opener, arch);
+        notes.extend(analyze_process(
+            p,
+            &memory,
+            &opener,
+            cache,
+            t.as_ref(),
+            arch,
+            None,
+        ));
+    }
+    finish(snapshot, notes)
+}
+
+/// Unwinds a process's threads and reads its goroutines; returns notes.
+fn analyze_process(
+    p: &mut Process,
+    mem: &dyn Memory,
+    opener: &dyn FileOpener,
+    cache: &mut BinaryCache,
+    go_target: Option<&GoTarget>,
+    arch: Arch,
+    now_ns: Option<u64>,
+) -> Vec<(i32, String)> {
+    let mut module_notes = Vec::new();
+    let modules = ModuleMap::build(&p.mappings, opener, cache, &mut module_notes);
+    unwind::unwind_process(p, mem, &modules, &UnwindOptions::default());
+    if let (Some(target), Some(go)) = (go_target, p.go.as_mut())
+        && go.goroutines_note.is_none()
+    {
+        let w = walk::goroutines(target, mem, &modules, &p.threads, arch, now_ns);
+        go.goroutines = w.goroutines;
+        go.goroutines_note = w.note;
+    }
+    if p.threads.iter().any(|t| t.registers.is_some()) {
+        module_notes.into_iter().map(|n| (p.pid, n)).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+fn finish(mut snapshot: Snapshot, notes: Vec<(i32, String)>) -> Diagnosis {
     for (pid, n) in notes {
         snapshot.note(Some(pid), None, n);
     }

@@ -20,6 +20,23 @@ pub struct Cli {
 pub enum Command {
     /// Freeze a live process tree briefly, copy what matters, resume it, and explain it.
     Diagnose(DiagnoseArgs),
+    /// The same analysis from an ELF core file (native or Go).
+    Core(CoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CoreArgs {
+    /// The core file.
+    pub core: std::path::PathBuf,
+    /// The program that dumped it, if not at the path the core names.
+    #[arg(long, value_name = "PATH")]
+    pub exe: Option<std::path::PathBuf>,
+    /// A directory holding the files of the machine the core came from (binaries and
+    /// libraries are looked up under it).
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,7 +3,7 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, DiagnoseArgs};
+use cli::{Cli, Command, CoreArgs, DiagnoseArgs};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -34,6 +34,39 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Diagnose(args) => diagnose(args, interrupted),
+        Command::Core(args) => core(args),
+    }
+}
+
+fn core(args: CoreArgs) -> ExitCode {
+    use wedge::source::core::{self, CoreError};
+    let parsed = match core::open(&args.core) {
+        Ok(c) => c,
+        Err(e @ CoreError::Io { .. }) => {
+            let code = if args.core.exists() {
+                exit::FAILURE
+            } else {
+                exit::NOT_FOUND
+            };
+            return fail(code, &e.to_string());
+        }
+        Err(e) => return fail(exit::FAILURE, &e.to_string()),
+    };
+    if let Some(exe) = &args.exe
+        && !exe.exists()
+    {
+        return fail(
+            exit::NOT_FOUND,
+            &format!("--exe {}: no such file", exe.display()),
+        );
+    }
+    let mut cache = wedge::binary::BinaryCache::new();
+    let d = wedge::analyze::diagnose_core(parsed, args.exe, args.sysroot, &mut cache);
+    emit(&d, &args.output);
+    if d.findings.is_empty() {
+        ExitCode::from(exit::CLEAN)
+    } else {
+        ExitCode::from(exit::FINDINGS)
     }
 }
 

@@ -72,12 +72,19 @@ pub fn build(name: &str, cache_dir: &Path) -> Result<PathBuf, ProbeError> {
         dir: cache_dir.display().to_string(),
         source,
     };
-    // The source keeps its real name (debug info shows it) in a directory of this build's own.
-    let src_dir = cache_dir.join(format!("src-{}-{}", probe.name, std::process::id()));
+    // Unique per build, also between threads of one process (parallel tests build the same
+    // probe at once). The source keeps its real name (debug info shows it).
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let src_dir = cache_dir.join(format!("src-{}-{unique}", probe.name));
     std::fs::create_dir_all(&src_dir).map_err(cache_err)?;
     let src = src_dir.join(format!("{}.c", probe.name));
     std::fs::write(&src, probe.source).map_err(cache_err)?;
-    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = out.with_extension(format!("tmp{unique}"));
     let result = Command::new(&cc)
         .args(probe.cflags)
         .arg("-o")
@@ -96,6 +103,7 @@ pub fn build(name: &str, cache_dir: &Path) -> Result<PathBuf, ProbeError> {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         });
     }
+    // Another build may have finished first: either binary is the same.
     std::fs::rename(&tmp, &out).map_err(cache_err)?;
     Ok(out)
 }

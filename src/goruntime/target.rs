@@ -4,8 +4,8 @@
 use super::allgs::{self, AllgsAddrs};
 use super::goroutines::GOffsets;
 use super::layout::RuntimeLayout;
-use crate::binary::Binary;
-use crate::model::Arch;
+use crate::binary::{Binary, BinaryCache, FileOpener};
+use crate::model::{Arch, GoModule, GoProcess, Process};
 
 /// How the goroutine list was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,4 +98,59 @@ fn from_allgadd(binary: &Binary, arch: Arch) -> Result<AllgsAddrs, String> {
         !text(a) && data.iter().any(|(lo, hi)| *lo <= a && a < *hi)
     })
     .ok_or_else(|| "runtime.allgadd does not reference a slice header".to_string())
+}
+
+/// For a Go program: its build facts into `p.go`, and the plan to read its goroutines
+/// (None, with the reason in `p.go`, when they cannot be read).
+pub fn for_process(
+    p: &mut Process,
+    cache: &mut BinaryCache,
+    opener: &dyn FileOpener,
+    arch: Arch,
+) -> Option<GoTarget> {
+    let exe = p.exe.as_ref().map(|e| e.path.clone());
+    let mapping = p
+        .mappings
+        .iter()
+        .find(|m| m.is_exec() && m.path.is_some() && m.path == exe)
+        .or_else(|| {
+            p.mappings
+                .iter()
+                .find(|m| m.is_exec() && m.file_path().is_some())
+        })?
+        .clone();
+    let binary = cache.get(&mapping, opener).ok()?;
+    let go = binary.go()?;
+    let mut info = GoProcess::default();
+    if let Some(bi) = &go.buildinfo {
+        info.version = bi.go_version.clone();
+        info.main_module = bi.main.clone();
+        info.dependencies = bi.deps.clone();
+        info.build_settings = bi.settings.clone();
+        if info.main_module.is_none()
+            && let Some(path) = &bi.path
+        {
+            info.main_module = Some(GoModule {
+                path: path.clone(),
+                ..Default::default()
+            });
+        }
+    }
+    let bias = binary
+        .elf
+        .vaddr_of_offset(mapping.offset)
+        .map(|v| mapping.start.wrapping_sub(v))
+        .unwrap_or(0);
+    let t = match plan(&binary, bias, arch) {
+        Ok(t) => {
+            info.allgs_found_by = Some(t.found_by.name().to_string());
+            Some(t)
+        }
+        Err(e) => {
+            info.goroutines_note = Some(format!("goroutines not read: {e}; thread stacks only"));
+            None
+        }
+    };
+    p.go = Some(info);
+    t
 }

@@ -12,7 +12,8 @@ mod thread;
 pub use finding::{Confidence, Evidence, Finding};
 pub use go::{GoModule, GoProcess, Goroutine};
 pub use process::{
-    EpollTarget, Exe, Fd, FdKind, InotifyWatch, Mapping, Process, SocketInfo, UnixSocket,
+    CrashSignal, EpollTarget, Exe, Fd, FdKind, InotifyWatch, Mapping, Process, SocketInfo,
+    UnixSocket,
 };
 pub use thread::{
     Arch, Frame, FrameTrust, FutexWord, InlinedFrame, Registers, StackCopy, SymbolSource, Syscall,

@@ -37,6 +37,9 @@ pub struct Process {
     pub threads: Vec<Thread>,
     pub fds: Vec<Fd>,
     pub mappings: Vec<Mapping>,
+    /// The fatal signal a core file records (NT_SIGINFO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<CrashSignal>,
     /// Set for Go programs: build info and goroutines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub go: Option<GoProcess>,
@@ -57,6 +60,15 @@ impl Process {
             .iter()
             .find(|m| m.start <= addr && addr < m.end)
     }
+}
+
+/// A fatal signal: which, why (si_code), the faulting address, and the thread that took it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashSignal {
+    pub signo: i32,
+    pub code: i32,
+    pub addr: Option<u64>,
+    pub tid: Option<i32>,
 }
 
 /// The executable behind /proc/PID/exe.

@@ -152,6 +152,12 @@ fn rich_snapshot() -> Snapshot {
             vm_flags: vec!["rd".into(), "ex".into()],
             ..Default::default()
         }],
+        signal: Some(CrashSignal {
+            signo: 11,
+            code: 1,
+            addr: Some(0x20),
+            tid: Some(42),
+        }),
         go: Some(GoProcess {
             version: "go1.19.8".into(),
             main_module: Some(GoModule {

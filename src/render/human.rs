@@ -174,6 +174,25 @@ fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
     if let Some(cg) = p.cgroup.first() {
         let _ = writeln!(out, "  cgroup {cg}");
     }
+    if let Some(sig) = &p.signal {
+        let addr = sig
+            .addr
+            .map(|a| format!(", fault address {a:#x}"))
+            .unwrap_or_default();
+        let tid = sig
+            .tid
+            .map(|t| format!(", taken by thread {t}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.red(&format!(
+                "killed by signal {} (code {}){addr}{tid}",
+                signal_name(sig.signo),
+                sig.code
+            ))
+        );
+    }
     out.push('\n');
     if let Some(go) = &p.go {
         super::goroutines::section(out, go, style, opts.all);
@@ -472,6 +491,26 @@ fn fd_kind(fd: &Fd) -> (&'static str, String) {
         FdKind::Device { .. } => ("device", String::new()),
         FdKind::Other => ("?", String::new()),
     }
+}
+
+pub fn signal_name(n: i32) -> String {
+    let name = match n {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        31 => "SIGSYS",
+        _ => return format!("signal {n}"),
+    };
+    name.to_string()
 }
 
 /// Open flags in words: access mode plus the flags that matter when reading a hang.

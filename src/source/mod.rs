@@ -1,4 +1,5 @@
-//! Where snapshots come from: live process trees (and later cores, logs and bundles).
+//! Where snapshots come from: live process trees and core files (later logs and bundles).
 
+pub mod core;
 pub mod live;
 pub mod regs;

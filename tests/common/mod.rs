@@ -32,7 +32,7 @@ pub struct Running {
 impl Running {
     /// Starts `cmd` with stdout captured line by line.
     pub fn start(mut cmd: Command) -> Running {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn");
         let pid = child.id() as i32;
         let lines = Arc::new(Mutex::new(Vec::new()));

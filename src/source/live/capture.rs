@@ -14,9 +14,7 @@ use super::ptrace;
 use crate::binary::{BinaryCache, LiveOpener};
 use crate::goruntime::target::{self, GoTarget};
 use crate::memory::MemoryImage;
-use crate::model::{
-    Arch, GoModule, GoProcess, Mapping, Process, Snapshot, Source, StackCopy, Syscall,
-};
+use crate::model::{Arch, Mapping, Process, Snapshot, Source, StackCopy, Syscall};
 use crate::syscall;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -145,7 +143,7 @@ pub fn capture(
 
     // Go programs: what to copy of their runtime, worked out before anything stops.
     for (pid, p) in procs.iter_mut() {
-        if let Some(t) = go_plan(p, cache, arch) {
+        if let Some(t) = target::for_process(p, cache, &LiveOpener { pid: *pid }, arch) {
             go_targets.insert(*pid, t);
         }
     }
@@ -548,53 +546,4 @@ fn monotonic_now() -> Option<u64> {
     // SAFETY: ts is a valid out-pointer.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
-}
-
-/// For a Go program: its build facts into `p.go`, and the plan to read its goroutines.
-fn go_plan(p: &mut Process, cache: &mut BinaryCache, arch: Arch) -> Option<GoTarget> {
-    let exe = p.exe.as_ref()?.path.clone();
-    let mapping = p
-        .mappings
-        .iter()
-        .find(|m| m.is_exec() && m.path.as_deref() == Some(exe.as_str()))
-        .or_else(|| {
-            p.mappings
-                .iter()
-                .find(|m| m.is_exec() && m.file_path().is_some())
-        })?
-        .clone();
-    let binary = cache.get(&mapping, &LiveOpener { pid: p.pid }).ok()?;
-    let go = binary.go()?;
-    let mut info = GoProcess::default();
-    if let Some(bi) = &go.buildinfo {
-        info.version = bi.go_version.clone();
-        info.main_module = bi.main.clone();
-        info.dependencies = bi.deps.clone();
-        info.build_settings = bi.settings.clone();
-        if info.main_module.is_none()
-            && let Some(path) = &bi.path
-        {
-            info.main_module = Some(GoModule {
-                path: path.clone(),
-                ..Default::default()
-            });
-        }
-    }
-    let bias = binary
-        .elf
-        .vaddr_of_offset(mapping.offset)
-        .map(|v| mapping.start.wrapping_sub(v))
-        .unwrap_or(0);
-    let t = match target::plan(&binary, bias, arch) {
-        Ok(t) => {
-            info.allgs_found_by = Some(t.found_by.name().to_string());
-            Some(t)
-        }
-        Err(e) => {
-            info.goroutines_note = Some(format!("goroutines not read: {e}; thread stacks only"));
-            None
-        }
-    };
-    p.go = Some(info);
-    t
 }

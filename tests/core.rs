@@ -1,0 +1,157 @@
+//! `wedge core`: native and Go cores made here by real crashes give the same threads and
+//! goroutines as a live capture of the same process did.
+
+mod common;
+
+use common::*;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use wedge::model::Diagnosis;
+
+/// Runs `cmd` in `dir` with core dumps enabled (the kernel's core_pattern must write a
+/// plain file, as Debian's default `core` does).
+fn start_dumping(mut cmd: Command, dir: &Path) -> Running {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    assert!(
+        !pattern.starts_with('|'),
+        "core_pattern pipes cores to {pattern}: these tests need plain core files"
+    );
+    cmd.current_dir(dir);
+    // The Go runtime's SIGQUIT dump goes to a file, not the test output.
+    cmd.stderr(std::fs::File::create(dir.join("stderr")).unwrap());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: libc::RLIM_INFINITY,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_CORE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Running::start(cmd)
+}
+
+fn wait_core(dir: &Path, r: &mut Running) -> PathBuf {
+    let _ = r.finish();
+    let found = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("core") && p.is_file())
+        });
+    found.expect("a core file was written")
+}
+
+fn core_json(core: &Path, extra: &[&str]) -> Diagnosis {
+    let mut args = vec!["core", core.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let out = wedge(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn go_crash_core_gives_the_goroutines_the_live_capture_gave() {
+    for (variant, flags) in [("normal", &[][..]), ("stripped", &["-ldflags=-s -w"][..])] {
+        let exe = go_build("goblocked", variant, flags, &[("CGO_ENABLED", "0")]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(&exe);
+        cmd.arg("2").env("GOTRACEBACK", "crash");
+        let mut r = start_dumping(cmd, dir.path());
+        r.wait_line("ready ", Duration::from_secs(10));
+        let (live, _) = diagnose_json(r.pid, &[]);
+        r.signal(libc::SIGQUIT); // the runtime prints every goroutine, then aborts: a core
+        let core = wait_core(dir.path(), &mut r);
+        let d = core_json(&core, &["--exe", exe.to_str().unwrap()]);
+        let p = &d.snapshot.processes[0];
+        assert_eq!(p.pid, r.pid);
+        let sig = p.signal.as_ref().expect("NT_SIGINFO");
+        assert_eq!(sig.signo, libc::SIGABRT, "GOTRACEBACK=crash aborts");
+        let ours = &p.go.as_ref().unwrap().goroutines;
+        let theirs = &live.snapshot.processes[0].go.as_ref().unwrap().goroutines;
+        // Every goroutine that was parked live is in the core, parked the same way.
+        for g in theirs.iter().filter(|g| g.status == "waiting") {
+            let c = ours
+                .iter()
+                .find(|c| c.id == g.id)
+                .unwrap_or_else(|| panic!("{variant}: goroutine {} missing", g.id));
+            assert_eq!(
+                c.wait_reason, g.wait_reason,
+                "{variant}: goroutine {}",
+                g.id
+            );
+            let names = |g: &wedge::model::Goroutine| {
+                g.frames
+                    .iter()
+                    .map(|f| f.function.clone())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(names(c), names(g), "{variant}: goroutine {} frames", g.id);
+        }
+        assert!(
+            p.threads
+                .iter()
+                .all(|t| t.frames.iter().all(|f| f.function.is_some())),
+            "{variant}"
+        );
+    }
+}
+
+#[test]
+fn native_abort_core_names_the_same_frames() {
+    let exe = probe("blocked_threads");
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = start_dumping(Command::new(&exe), dir.path());
+    r.wait_line("ready ", Duration::from_secs(10));
+    assert!(wait_until(Duration::from_secs(5), || thread_named(
+        r.pid, "waiter"
+    )
+    .is_some_and(|t| state_of(r.pid, t) == Some('S'))));
+    r.signal(libc::SIGABRT);
+    let core = wait_core(dir.path(), &mut r);
+    let d = core_json(&core, &[]);
+    let p = &d.snapshot.processes[0];
+    assert_eq!(p.threads.len(), 4);
+    assert_eq!(p.signal.as_ref().unwrap().signo, libc::SIGABRT);
+    let all: Vec<String> = p.threads.iter().flat_map(functions).collect();
+    for want in [
+        "__lll_lock_wait_private",
+        "waiter",
+        "holder",
+        "ticker",
+        "main",
+    ] {
+        assert!(all.iter().any(|f| f == want), "{want} not in {all:?}");
+    }
+}
+
+#[test]
+fn core_errors_are_clear() {
+    let out = wedge(&["core", "/nonexistent/core"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_no_panic(&out);
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notcore");
+    std::fs::write(&text, b"hello").unwrap();
+    let out = wedge(&["core", text.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    // An executable is ELF but not a core.
+    let out = wedge(&["core", wedge_bin()]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a core file"));
+    assert_no_panic(&out);
+}

@@ -7,6 +7,17 @@ use common::*;
 use std::process::Command;
 use std::time::Duration;
 
+/// Runs `wedge ARGS` under a wrapper command (setpriv, unshare) that changes who it is.
+fn wedge_under(wrapper: &[&str], args: &[&str]) -> std::process::Output {
+    Command::new(wrapper[0])
+        .args(&wrapper[1..])
+        .arg(wedge_bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{} (util-linux): {e}", wrapper[0]))
+}
+
 #[test]
 fn missing_pid_is_exit_3_with_one_line() {
     let out = wedge(&["diagnose", "4194304"]);
@@ -29,19 +40,18 @@ fn bad_usage_is_exit_2() {
 fn not_root_is_explained_and_procfs_is_still_reported() {
     let probe = start_blocked_threads(&[]);
     // Run wedge as nobody, without capabilities, against a root-owned probe.
-    let out = Command::new("setpriv")
-        .args([
+    let pid = probe.pid.to_string();
+    let out = wedge_under(
+        &[
+            "setpriv",
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
             "--inh-caps=-all",
             "--",
-        ])
-        .arg(wedge_bin())
-        .args(["diagnose", &probe.pid.to_string()])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("setpriv (util-linux)");
+        ],
+        &["diagnose", &pid],
+    );
     assert_eq!(
         out.status.code(),
         Some(4),
@@ -88,13 +98,11 @@ fn already_traced_names_the_tracer() {
 fn foreign_user_namespace_is_explained() {
     let probe = start_blocked_threads(&[]);
     // wedge inside a fresh user namespace: root there, nobody over the host's processes.
-    let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--"])
-        .arg(wedge_bin())
-        .args(["diagnose", &probe.pid.to_string()])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("unshare (util-linux)");
+    let pid = probe.pid.to_string();
+    let out = wedge_under(
+        &["unshare", "--user", "--map-root-user", "--"],
+        &["diagnose", &pid],
+    );
     assert_eq!(
         out.status.code(),
         Some(4),

@@ -26,6 +26,8 @@ pub struct Load {
     pub offset: u64,
     pub filesz: u64,
     pub executable: bool,
+    /// p_flags: PF_X 1, PF_W 2, PF_R 4.
+    pub flags: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,10 +40,14 @@ pub struct Section {
     pub compressed: bool,
 }
 
+/// The bytes of a file: usually the mmapped file, shared; any byte buffer for tests and
+/// fuzzing.
+pub type Bytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
 /// A mapped ELF file and the facts read from its headers.
 pub struct ElfFile {
     pub path: String,
-    pub data: Arc<Mmap>,
+    pub data: Bytes,
     pub build_id: Option<Vec<u8>>,
     pub debuglink: Option<String>,
     pub loads: Vec<Load>,
@@ -49,6 +55,8 @@ pub struct ElfFile {
     pub is_64: bool,
     pub little_endian: bool,
     pub machine: u16,
+    /// e_type: ET_EXEC, ET_DYN, ET_CORE, …
+    pub kind: u16,
 }
 
 impl ElfFile {
@@ -59,17 +67,23 @@ impl ElfFile {
             path: path.to_string(),
             source,
         })?;
-        ElfFile::parse(Arc::new(map), path)
+        ElfFile::from_bytes(Arc::new(map), path)
     }
 
     pub fn parse(data: Arc<Mmap>, path: &str) -> Result<ElfFile, ElfError> {
+        ElfFile::from_bytes(data, path)
+    }
+
+    /// Parses an ELF image held in memory.
+    pub fn from_bytes(data: Bytes, path: &str) -> Result<ElfFile, ElfError> {
         let bad = |what: String| ElfError::Malformed {
             path: path.to_string(),
             what,
         };
-        let elf = goblin::elf::Elf::parse(&data).map_err(|e| bad(e.to_string()))?;
+        let bytes: &[u8] = (*data).as_ref();
+        let elf = goblin::elf::Elf::parse(bytes).map_err(|e| bad(e.to_string()))?;
         let mut build_id = None;
-        if let Some(notes) = elf.iter_note_headers(&data) {
+        if let Some(notes) = elf.iter_note_headers(bytes) {
             for note in notes.flatten() {
                 if note.n_type == goblin::elf::note::NT_GNU_BUILD_ID && note.name == "GNU" {
                     build_id = Some(note.desc.to_vec());
@@ -77,7 +91,7 @@ impl ElfFile {
             }
         }
         if build_id.is_none()
-            && let Some(notes) = elf.iter_note_sections(&data, None)
+            && let Some(notes) = elf.iter_note_sections(bytes, None)
         {
             for note in notes.flatten() {
                 if note.n_type == goblin::elf::note::NT_GNU_BUILD_ID && note.name == "GNU" {
@@ -95,6 +109,7 @@ impl ElfFile {
                 offset: p.p_offset,
                 filesz: p.p_filesz,
                 executable: p.is_executable(),
+                flags: p.p_flags,
             })
             .collect();
         let mut sections = HashMap::new();
@@ -116,15 +131,16 @@ impl ElfFile {
             );
         }
         let debuglink = sections.get(".gnu_debuglink").and_then(|s| {
-            let bytes = data.get(s.offset as usize..(s.offset + s.size) as usize)?;
-            let end = bytes.iter().position(|&b| b == 0)?;
-            std::str::from_utf8(&bytes[..end]).ok().map(String::from)
+            let b = bytes.get(s.offset as usize..s.offset.checked_add(s.size)? as usize)?;
+            let end = b.iter().position(|&c| c == 0)?;
+            std::str::from_utf8(&b[..end]).ok().map(String::from)
         });
         Ok(ElfFile {
             path: path.to_string(),
             is_64: elf.is_64,
             little_endian: elf.little_endian,
             machine: elf.header.e_machine,
+            kind: elf.header.e_type,
             build_id,
             debuglink,
             loads,
@@ -139,8 +155,13 @@ impl ElfFile {
         if s.nobits {
             return None;
         }
-        self.data
+        self.bytes()
             .get(s.offset as usize..s.offset.checked_add(s.size)? as usize)
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        (*self.data).as_ref()
     }
 
     /// A section's contents, inflated if it is SHF_COMPRESSED (zlib).
@@ -173,7 +194,7 @@ impl ElfFile {
     /// `len` bytes of the file at virtual address `svma`.
     pub fn bytes_at(&self, svma: u64, len: usize) -> Option<&[u8]> {
         let off = self.offset_of(svma)? as usize;
-        self.data.get(off..off.checked_add(len)?)
+        self.bytes().get(off..off.checked_add(len)?)
     }
 
     /// The virtual address that a mapping at file `offset` starts at: the bias of a

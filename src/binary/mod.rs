@@ -78,9 +78,9 @@ pub struct Binary {
 impl Binary {
     pub fn load(file: &std::fs::File, path: &str) -> Result<Binary, ElfError> {
         let elf = ElfFile::open(file, path)?;
-        let symbols = SymbolTable::from_elf(&elf.data);
+        let symbols = SymbolTable::from_elf(elf.bytes());
         let debug = find_debug_file(&elf).map(|d| DebugFile {
-            symbols: SymbolTable::from_elf(&d.data),
+            symbols: SymbolTable::from_elf(d.bytes()),
             elf: d,
         });
         Ok(Binary {
@@ -143,7 +143,7 @@ impl Binary {
 
     /// Address of a data symbol (e.g. `runtime.allgs`) from .symtab, when present.
     pub fn data_symbol(&self, name: &str) -> Option<u64> {
-        let parsed = goblin::elf::Elf::parse(&self.elf.data).ok()?;
+        let parsed = goblin::elf::Elf::parse(self.elf.bytes()).ok()?;
         parsed
             .syms
             .iter()

@@ -3,7 +3,7 @@
 //! read whole. The same unwinder and Go walker then run over it through [`Memory`].
 
 use crate::binary::FileOpener;
-use crate::binary::elf::ElfError;
+use crate::binary::elf::{ElfError, ElfFile};
 use crate::memory::{Memory, MemoryError};
 use crate::model::{Arch, CrashSignal, Exe, Mapping, Process, Snapshot, Source, StackCopy, Thread};
 use crate::source::regs;
@@ -106,17 +106,14 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
         path: p.clone(),
         source,
     })?);
-    let elf = goblin::elf::Elf::parse(&data).map_err(|e| ElfError::Malformed {
-        path: p.clone(),
-        what: e.to_string(),
-    })?;
-    if elf.header.e_type != goblin::elf::header::ET_CORE {
+    let file = ElfFile::from_bytes(data.clone(), &p)?;
+    if file.kind != goblin::elf::header::ET_CORE {
         return Err(CoreError::NotACore {
             path: p,
-            kind: elf.header.e_type,
+            kind: file.kind,
         });
     }
-    let arch = match elf.header.e_machine {
+    let arch = match file.machine {
         goblin::elf::header::EM_X86_64 => Arch::X86_64,
         goblin::elf::header::EM_AARCH64 => Arch::Aarch64,
         m => {
@@ -126,19 +123,23 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
             });
         }
     };
-    let mut segs: Vec<Segment> = elf
-        .program_headers
+    let mut segs: Vec<Segment> = file
+        .loads
         .iter()
-        .filter(|h| h.p_type == goblin::elf::program_header::PT_LOAD)
-        .map(|h| Segment {
-            vaddr: h.p_vaddr,
-            memsz: h.p_memsz,
-            offset: h.p_offset,
-            filesz: h.p_filesz,
-            flags: h.p_flags,
+        .map(|l| Segment {
+            vaddr: l.vaddr,
+            memsz: l.memsz,
+            offset: l.offset,
+            filesz: l.filesz,
+            flags: l.flags,
         })
         .collect();
     segs.sort_by_key(|s| s.vaddr);
+    // Notes are read straight from the program headers (goblin), as every ELF note is.
+    let elf = goblin::elf::Elf::parse(&data).map_err(|e| ElfError::Malformed {
+        path: p.clone(),
+        what: e.to_string(),
+    })?;
     let file_len = data.len() as u64;
     let mut missing_bytes = 0;
     for s in segs.iter_mut() {

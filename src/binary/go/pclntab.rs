@@ -25,8 +25,7 @@ const FUNCDATA_INL_TREE: u32 = 3;
 pub const FLAG_TOP_FRAME: u8 = 1;
 pub const FLAG_SP_WRITE: u8 = 2;
 
-/// The bytes a pclntab is read from: the mmapped file, shared.
-pub type Bytes = std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>;
+pub use crate::binary::elf::Bytes;
 
 /// A parsed pclntab: offsets into the file's bytes.
 #[derive(Clone)]
@@ -114,7 +113,7 @@ impl Pclntab {
     /// Finds and parses the pclntab of `elf`; Ok(None) for a binary that has none.
     pub fn find(elf: &ElfFile) -> Result<Option<Pclntab>, GoError> {
         let shared: Bytes = elf.data.clone();
-        let data: &[u8] = &elf.data;
+        let data: &[u8] = elf.bytes();
         for name in [".gopclntab", ".data.rel.ro.gopclntab"] {
             if let Some(s) = elf.sections.get(name)
                 && !s.nobits

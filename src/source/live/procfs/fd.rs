@@ -140,29 +140,36 @@ impl SocketTables {
                 );
             }
         }
+        let mut inet = |proto: &str, inode: u64, local: String, remote: String, state: String| {
+            self.by_inode.insert(
+                inode,
+                SocketInfo::Inet {
+                    protocol: proto.into(),
+                    local,
+                    remote,
+                    state: state.to_ascii_lowercase(),
+                },
+            );
+        };
         for (proto, table) in [("tcp", proc.tcp()), ("tcp6", proc.tcp6())] {
             for e in table.into_iter().flatten() {
-                self.by_inode.insert(
+                inet(
+                    proto,
                     e.inode,
-                    SocketInfo::Inet {
-                        protocol: proto.into(),
-                        local: e.local_address.to_string(),
-                        remote: e.remote_address.to_string(),
-                        state: format!("{:?}", e.state).to_ascii_lowercase(),
-                    },
+                    e.local_address.to_string(),
+                    e.remote_address.to_string(),
+                    format!("{:?}", e.state),
                 );
             }
         }
         for (proto, table) in [("udp", proc.udp()), ("udp6", proc.udp6())] {
             for e in table.into_iter().flatten() {
-                self.by_inode.insert(
+                inet(
+                    proto,
                     e.inode,
-                    SocketInfo::Inet {
-                        protocol: proto.into(),
-                        local: e.local_address.to_string(),
-                        remote: e.remote_address.to_string(),
-                        state: format!("{:?}", e.state).to_ascii_lowercase(),
-                    },
+                    e.local_address.to_string(),
+                    e.remote_address.to_string(),
+                    format!("{:?}", e.state),
                 );
             }
         }

@@ -49,6 +49,13 @@ fn check_goblocked(variant: &str, flags: &[&str], found_by: &str) {
     let go = p.go.as_ref().expect("Go facts");
     assert!(go.version.starts_with("go1."), "{}", go.version);
     assert_eq!(go.allgs_found_by.as_deref(), Some(found_by), "{variant}");
+    // The unstripped build's own DWARF gives the layout; stripped ones use the tables.
+    let layout = if found_by == "symtab" {
+        "dwarf"
+    } else {
+        "table"
+    };
+    assert_eq!(go.layout_from.as_deref(), Some(layout), "{variant}");
     assert!(go.goroutines_note.is_none(), "{:?}", go.goroutines_note);
     // runtime.NumGoroutine counts every goroutine but the runtime's own.
     let user = go.goroutines.iter().filter(|g| !g.system).count();

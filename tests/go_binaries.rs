@@ -266,3 +266,37 @@ fn truncated_and_corrupted_go_binaries_give_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn dwarf_layout_agrees_with_the_tables() {
+    use wedge::goruntime::goroutines::GOffsets;
+    use wedge::goruntime::layout::RuntimeLayout;
+    let path = go_build("goblocked", "normal", &[], &[("CGO_ENABLED", "0")]);
+    let f = std::fs::File::open(&path).unwrap();
+    let binary = wedge::binary::Binary::load(&f, &path.to_string_lossy()).unwrap();
+    let version = binary.go().unwrap().go_version().unwrap().to_string();
+    let arch = wedge::model::Arch::X86_64;
+    let dwarf = wedge::goruntime::dwarf_layout::layout(&binary, &version, arch)
+        .expect("the unstripped build has DWARF");
+    let table = RuntimeLayout::for_version(&version, arch).unwrap();
+    assert_eq!(
+        GOffsets::from_layout(&dwarf).unwrap(),
+        GOffsets::from_layout(&table).unwrap()
+    );
+    assert_eq!(
+        dwarf.offset("moduledata", "gofunc").unwrap(),
+        table.offset("moduledata", "gofunc").unwrap()
+    );
+    // Wait reasons read from the binary's own waitReasonStrings match the table too.
+    assert_eq!(dwarf.wait_reasons, table.wait_reasons);
+    // The stripped build has none.
+    let stripped = go_build(
+        "goblocked",
+        "stripped",
+        &["-ldflags=-s -w"],
+        &[("CGO_ENABLED", "0")],
+    );
+    let f = std::fs::File::open(&stripped).unwrap();
+    let b = wedge::binary::Binary::load(&f, "stripped").unwrap();
+    assert!(wedge::goruntime::dwarf_layout::layout(&b, &version, arch).is_none());
+}

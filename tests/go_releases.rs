@@ -105,3 +105,34 @@ fn a_release_newer_than_the_tables_degrades_to_thread_stacks_with_a_note() {
         "threads are still captured"
     );
 }
+
+#[test]
+fn a_newer_release_with_dwarf_is_read_from_its_own_dwarf() {
+    let go = go_toolchain("1.27.3");
+    let exe = go_build_with(&go, "goblocked", "go1.27.3-unstripped", &[]);
+    let mut cmd = Command::new(exe);
+    cmd.arg("2");
+    let r = Running::start(cmd);
+    let ready = r.wait_line("ready ", Duration::from_secs(10));
+    let own: usize = ready.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let (d, _) = diagnose_json(r.pid, &[]);
+    let go = d.snapshot.processes[0].go.as_ref().unwrap();
+    assert_eq!(go.layout_from.as_deref(), Some("dwarf"));
+    assert!(go.goroutines_note.is_none(), "{:?}", go.goroutines_note);
+    assert_eq!(go.goroutines.iter().filter(|g| !g.system).count(), own);
+    let chan: Vec<_> = go
+        .goroutines
+        .iter()
+        .filter(|g| {
+            g.frames
+                .iter()
+                .any(|f| f.function.as_deref() == Some("main.chanReceiver"))
+        })
+        .collect();
+    assert_eq!(chan.len(), 2);
+    assert!(
+        chan.iter()
+            .all(|g| g.wait_reason.as_deref() == Some("chan receive")),
+        "names from waitReasonStrings"
+    );
+}

@@ -143,6 +143,11 @@ impl Binary {
 
     /// Address of a data symbol (e.g. `runtime.allgs`) from .symtab, when present.
     pub fn data_symbol(&self, name: &str) -> Option<u64> {
+        self.data_symbol_sized(name).map(|(a, _)| a)
+    }
+
+    /// Address and size of a data symbol from .symtab.
+    pub fn data_symbol_sized(&self, name: &str) -> Option<(u64, u64)> {
         let parsed = goblin::elf::Elf::parse(self.elf.bytes()).ok()?;
         parsed
             .syms
@@ -151,7 +156,7 @@ impl Binary {
                 s.st_type() == goblin::elf::sym::STT_OBJECT
                     && parsed.strtab.get_at(s.st_name) == Some(name)
             })
-            .map(|s| s.st_value)
+            .map(|s| (s.st_value, s.st_size))
     }
 
     pub fn debug_file(&self) -> Option<&str> {

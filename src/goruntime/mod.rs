@@ -2,6 +2,7 @@
 //! goroutines, and their state.
 
 pub mod allgs;
+pub mod dwarf_layout;
 pub mod goroutines;
 pub mod layout;
 pub mod target;

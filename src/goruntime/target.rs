@@ -35,6 +35,8 @@ pub struct GoTarget {
     /// Runtime address of allglen, when known: a cross-check of the slice length.
     pub allglen: Option<u64>,
     pub found_by: FoundBy,
+    /// Where the struct layout came from: `dwarf` or `table`.
+    pub layout_from: &'static str,
 }
 
 /// Works out the [`GoTarget`] of a Go binary loaded with `bias`, or says why not.
@@ -44,7 +46,14 @@ pub fn plan(binary: &Binary, bias: u64, arch: Arch) -> Result<GoTarget, String> 
         .go_version()
         .ok_or("no buildinfo: the Go release, and so the runtime's layout, is unknown")?
         .to_string();
-    let layout = RuntimeLayout::for_version(&version, arch).map_err(|e| e.to_string())?;
+    // DWARF, when the binary has it, is exact for every release; else the tables.
+    let (layout, layout_from) = match super::dwarf_layout::layout(binary, &version, arch) {
+        Some(l) => (l, "dwarf"),
+        None => (
+            RuntimeLayout::for_version(&version, arch).map_err(|e| e.to_string())?,
+            "table",
+        ),
+    };
     let offsets = GOffsets::from_layout(&layout).map_err(|e| e.to_string())?;
     let (addrs, found_by) = match binary.data_symbol("runtime.allgs") {
         Some(a) => (
@@ -63,6 +72,7 @@ pub fn plan(binary: &Binary, bias: u64, arch: Arch) -> Result<GoTarget, String> 
         allgs: addrs.allgs.wrapping_add(bias),
         allglen: addrs.allglen.map(|a| a.wrapping_add(bias)),
         found_by,
+        layout_from,
     })
 }
 
@@ -144,6 +154,7 @@ pub fn for_process(
     let t = match plan(&binary, bias, arch) {
         Ok(t) => {
             info.allgs_found_by = Some(t.found_by.name().to_string());
+            info.layout_from = Some(t.layout_from.to_string());
             Some(t)
         }
         Err(e) => {

@@ -15,6 +15,10 @@ pub struct GoProcess {
     pub build_settings: Vec<(String, String)>,
     /// How the goroutine list was found: `symtab`, `allgadd` (the runtime's own code).
     pub allgs_found_by: Option<String>,
+    /// Where the runtime's struct layout came from: `dwarf` (the binary's own) or `table`
+    /// (wedge's per-release tables).
+    #[serde(default)]
+    pub layout_from: Option<String>,
     #[serde(default)]
     pub goroutines: Vec<Goroutine>,
     /// Why goroutines are missing or incomplete, when they are.

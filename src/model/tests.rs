@@ -177,6 +177,7 @@ fn rich_snapshot() -> Snapshot {
             }],
             build_settings: vec![("CGO_ENABLED".into(), "1".into())],
             allgs_found_by: Some("allgadd".into()),
+            layout_from: Some("table".into()),
             goroutines: vec![Goroutine {
                 id: 7,
                 status: "waiting".into(),

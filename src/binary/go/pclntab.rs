@@ -154,7 +154,8 @@ impl Pclntab {
             _ => return None,
         };
         let h = data.get(off..)?;
-        if h.get(4..6)? != [0, 0] {
+        // The whole header (72 bytes from 1.18; 64 before, but tables always follow).
+        if h.len() < 72 || h[4..6] != [0, 0] {
             return None;
         }
         let quantum = h[6] as u64;
@@ -591,5 +592,18 @@ mod tests {
         assert_eq!(uvarint(&[0x80, 0x80], &mut at), None);
         let mut at = 0;
         assert_eq!(uvarint(&[0x7f], &mut at), Some(127));
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Inputs the fuzzer (tests/fuzz, target pclntab) found panicking, kept as tests.
+    #[test]
+    fn short_header_after_the_magic() {
+        let input: Vec<u8> = vec![0xf0, 0xff, 0xff, 0xff, 0, 0, 1];
+        let bytes: Bytes = std::sync::Arc::new(input);
+        assert!(Pclntab::parse_at(bytes, 0, 0).is_none());
     }
 }

@@ -31,10 +31,12 @@ pub fn layout(binary: &Binary, version: &str, arch: Arch) -> Option<RuntimeLayou
     let abbrev = load(".debug_abbrev");
     let strs = load(".debug_str");
     let endian = RunTimeEndian::Little;
-    let mut dwarf: gimli::Dwarf<EndianSlice<'_, RunTimeEndian>> = Default::default();
-    dwarf.debug_info = gimli::DebugInfo::new(&info, endian);
-    dwarf.debug_abbrev = gimli::DebugAbbrev::new(&abbrev, endian);
-    dwarf.debug_str = gimli::DebugStr::new(&strs, endian);
+    let dwarf: gimli::Dwarf<EndianSlice<'_, RunTimeEndian>> = gimli::Dwarf {
+        debug_info: gimli::DebugInfo::new(&info, endian),
+        debug_abbrev: gimli::DebugAbbrev::new(&abbrev, endian),
+        debug_str: gimli::DebugStr::new(&strs, endian),
+        ..Default::default()
+    };
 
     let mut structs: HashMap<String, StructLayout> = HashMap::new();
     let mut units = dwarf.units();

@@ -77,6 +77,47 @@ pub fn section(out: &mut String, go: &GoProcess, style: Style, all: bool) {
         system
     );
     let _ = writeln!(out, "  {}", style.bold(&head));
+    // Build facts: the settings that matter when matching a bug to a build, then modules.
+    let settings: Vec<String> = go
+        .build_settings
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "-buildmode" | "CGO_ENABLED" | "GOARCH" | "vcs.revision" | "vcs.modified" | "-tags"
+            )
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !settings.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.dim(&format!("built with {}", settings.join(" ")))
+        );
+    }
+    if !go.dependencies.is_empty() {
+        let shown: Vec<String> = go
+            .dependencies
+            .iter()
+            .take(if all { usize::MAX } else { 8 })
+            .map(|d| match &d.replaced_by {
+                Some(r) => format!("{} {} => {} {}", d.path, d.version, r.path, r.version),
+                None => format!("{} {}", d.path, d.version),
+            })
+            .collect();
+        let more = go.dependencies.len().saturating_sub(shown.len());
+        let tail = if more > 0 {
+            format!(" … and {more} more (--all)")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.dim(&format!("modules: {}{tail}", shown.join(", ")))
+        );
+    }
     if let Some(how) = &go.allgs_found_by {
         let copy = match (go.copy_us, go.copy_bytes) {
             (Some(us), Some(b)) => format!(
@@ -86,10 +127,15 @@ pub fn section(out: &mut String, go: &GoProcess, style: Style, all: bool) {
             ),
             _ => String::new(),
         };
+        let layout = go
+            .layout_from
+            .as_deref()
+            .map(|l| format!(", struct layout from {l}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "  {}",
-            style.dim(&format!("goroutine list found by {how}{copy}"))
+            style.dim(&format!("goroutine list found by {how}{layout}{copy}"))
         );
     }
     if let Some(n) = &go.goroutines_note {

@@ -385,3 +385,48 @@ fn process_in_another_mount_namespace_is_symbolized() {
         functions(main)
     );
 }
+
+#[test]
+fn sockets_are_described_from_the_socket_tables() {
+    let script = "import socket,os,time\n\
+a,b=socket.socketpair()\n\
+s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+print('ready', a.fileno(), s.fileno(), flush=True)\n\
+time.sleep(60)\n";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]);
+    let r = Running::start(cmd);
+    let ready = r.wait_line("ready", Duration::from_secs(10));
+    let fds: Vec<i32> = ready
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (d, out) = diagnose_json(r.pid, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let p = d.snapshot.process(r.pid).unwrap();
+    let info = |fd: i32| match &p.fd(fd).unwrap().kind {
+        FdKind::Socket { info, .. } => info.clone(),
+        other => panic!("fd {fd} is {other:?}"),
+    };
+    match info(fds[0]) {
+        Some(wedge::model::SocketInfo::Unix(u)) => assert_eq!(
+            (u.socket_type.as_str(), u.state.as_str()),
+            ("stream", "connected")
+        ),
+        other => panic!("{other:?}"),
+    }
+    match info(fds[1]) {
+        Some(wedge::model::SocketInfo::Inet {
+            protocol,
+            local,
+            state,
+            ..
+        }) => {
+            assert_eq!(protocol, "tcp");
+            assert!(local.starts_with("127.0.0.1:"));
+            assert_eq!(state, "listen");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -151,6 +151,7 @@ pub fn capture(
     if !opts.stop {
         for p in procs.values_mut() {
             read_fds_into(p, &mut snapshot);
+            procfs::fill_socket_info(p.pid, &mut p.fds);
         }
         snapshot.processes = procs.into_values().collect();
         return Ok(LiveCapture {
@@ -330,6 +331,10 @@ pub fn capture(
         }
     }
 
+    // After the resume: what the network namespace's socket tables say about socket fds.
+    for (pid, p) in procs.iter_mut() {
+        procfs::fill_socket_info(*pid, &mut p.fds);
+    }
     let root_refusal = refused.get(&root).cloned();
     snapshot.processes = procs.into_values().collect();
     let capture = LiveCapture {

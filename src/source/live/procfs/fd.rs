@@ -176,7 +176,9 @@ impl SocketTables {
     }
 }
 
-/// Every open fd of `pid`, with notes on what could not be read.
+/// Every open fd of `pid`, with notes on what could not be read. Cheap enough to run while
+/// the process is stopped: socket details, which need the network namespace's socket
+/// tables, are left for [`fill_socket_info`] after the resume.
 pub fn read_fds(pid: i32) -> (Vec<Fd>, Vec<String>) {
     let dir = format!("/proc/{pid}/fd");
     let mut notes = Vec::new();
@@ -193,7 +195,10 @@ pub fn read_fds(pid: i32) -> (Vec<Fd>, Vec<String>) {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     nums.sort_unstable();
-    let mut sockets = SocketTables::default();
+    let mut sockets = SocketTables {
+        loaded: true, // not now: see fill_socket_info
+        ..Default::default()
+    };
     let mut fds = Vec::with_capacity(nums.len());
     for n in nums {
         let Ok(link) = std::fs::read_link(format!("{dir}/{n}")) else {
@@ -216,6 +221,19 @@ pub fn read_fds(pid: i32) -> (Vec<Fd>, Vec<String>) {
         });
     }
     (fds, notes)
+}
+
+/// Adds what the socket tables of `pid`'s network namespace say about its socket fds
+/// (unix path, type and state; tcp/udp addresses and state), each table read once.
+pub fn fill_socket_info(pid: i32, fds: &mut [Fd]) {
+    let mut tables = SocketTables::default();
+    for fd in fds.iter_mut() {
+        if let FdKind::Socket { inode, info } = &mut fd.kind
+            && info.is_none()
+        {
+            *info = tables.get(pid, *inode);
+        }
+    }
 }
 
 /// `pipe:[16056]` → 16056.

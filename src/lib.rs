@@ -6,6 +6,7 @@
 
 pub mod analyze;
 pub mod binary;
+pub mod facts;
 pub mod goruntime;
 pub mod memory;
 pub mod model;

@@ -1,0 +1,37 @@
+//! Facts: what a Snapshot says about who waits on whom, derived from the snapshot alone (no
+//! live process), so analysis is a pure function that recorded snapshots can test.
+//! Signatures are built on facts; they never read /proc or memory themselves.
+
+pub mod futex;
+pub mod pipes;
+
+pub use futex::{FutexWait, futex_waits};
+pub use pipes::{PipeVerdict, PipeWait, pipe_waits};
+
+use crate::model::Snapshot;
+
+/// Every fact derived from one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub futex_waits: Vec<FutexWait>,
+    pub pipe_waits: Vec<PipeWait>,
+}
+
+pub fn derive(s: &Snapshot) -> Facts {
+    Facts {
+        futex_waits: futex_waits(s),
+        pipe_waits: pipe_waits(s),
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn sample(name: &str) -> Snapshot {
+    let path = format!(
+        "{}/samples/snapshots/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_json::from_str::<crate::model::Diagnosis>(&text)
+        .unwrap()
+        .snapshot
+}

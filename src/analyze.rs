@@ -104,6 +104,6 @@ fn finish(mut snapshot: Snapshot, notes: Vec<(i32, String)>) -> Diagnosis {
     for (pid, n) in notes {
         snapshot.note(Some(pid), None, n);
     }
-    let findings: Vec<Finding> = Vec::new();
+    let findings: Vec<Finding> = crate::signatures::run(&snapshot);
     Diagnosis { snapshot, findings }
 }

@@ -22,6 +22,18 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// The same analysis from an ELF core file (native or Go).
     Core(CoreArgs),
+    /// The catalog of known bugs and generic hang shapes wedge recognizes.
+    Signatures(SignaturesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignaturesArgs {
+    /// The catalog as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The catalog as Markdown (docs/signatures.md is this output).
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod model;
 pub mod probes;
 pub mod render;
+pub mod signatures;
 pub mod source;
 pub mod syscall;
 pub mod unwind;

@@ -3,7 +3,7 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, CoreArgs, DiagnoseArgs};
+use cli::{Cli, Command, CoreArgs, DiagnoseArgs, SignaturesArgs};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,7 +35,42 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Diagnose(args) => diagnose(args, interrupted),
         Command::Core(args) => core(args),
+        Command::Signatures(args) => signatures(args),
     }
+}
+
+fn signatures(args: SignaturesArgs) -> ExitCode {
+    use wedge::signatures::{catalog, catalog_markdown};
+    let text = if args.markdown {
+        catalog_markdown()
+    } else if args.json {
+        let list: Vec<serde_json::Value> = catalog()
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id, "title": s.title, "kind": if s.specific { "known bug" } else { "generic" },
+                    "uses": s.uses, "affected": s.affected, "fixed_in": s.fixed_in,
+                    "workaround": s.workaround, "references": s.references, "probe": s.probe,
+                })
+            })
+            .collect();
+        serde_json::to_string_pretty(&list).unwrap_or_default()
+    } else {
+        let style = Style::from_choice("auto");
+        let mut t = style.table(&["ID", "KIND", "TITLE", "FIXED IN", "PROBE"]);
+        for s in catalog() {
+            t.add_row(vec![
+                s.id,
+                if s.specific { "known bug" } else { "generic" },
+                s.title,
+                s.fixed_in.unwrap_or(""),
+                s.probe.unwrap_or(""),
+            ]);
+        }
+        t.to_string()
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    ExitCode::from(exit::CLEAN)
 }
 
 fn core(args: CoreArgs) -> ExitCode {

@@ -32,6 +32,12 @@ pub const PROBES: &[Probe] = &[
         cflags: &["-O1", "-g"],
     },
     Probe {
+        name: "clone_fork",
+        about: "clone-fork-mix: glibc fork() in a raw-clone child while a parent thread holds stdio's list lock",
+        source: include_str!("../probes/clone_fork/clone_fork.c"),
+        cflags: &["-O1", "-g", "-pthread"],
+    },
+    Probe {
         name: "vfork_wait",
         about: "a parent held in uninterruptible sleep (D) by a vfork child that never execs",
         source: include_str!("../probes/native/vfork_wait.c"),

@@ -140,3 +140,19 @@ fn process_exiting_during_capture_gives_a_partial_report() {
         d.snapshot.notes
     );
 }
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = wedge(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for code in [
+        "0 nothing found",
+        "1 findings reported",
+        "3 target not found",
+        "4 not permitted",
+        "130 interrupted",
+    ] {
+        assert!(text.contains(code), "{code}: {text}");
+    }
+}

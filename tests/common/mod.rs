@@ -347,3 +347,14 @@ fn build_go(go: &Path, name: &str, variant: &str, flags: &[&str], env: &[(&str, 
     std::fs::rename(&tmp, &out).unwrap();
     out
 }
+
+/// Kills (SIGKILL, by pid) every descendant of `pid`, deepest first.
+pub fn kill_descendants(pid: i32) {
+    for p in wedge::source::live::procfs::descendants(pid)
+        .into_iter()
+        .rev()
+    {
+        // SAFETY: kill(2) on processes descended from one this test started.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+}

@@ -1,0 +1,160 @@
+//! The signature catalog: known bugs and generic shapes of hang, each a pure function from
+//! a Snapshot's facts to findings. Signatures know bugs and nothing of ptrace or /proc.
+
+mod clone_fork_mix;
+mod lock_never_released;
+
+use crate::facts::{self, Facts};
+use crate::model::{Finding, Snapshot};
+
+/// One entry of the catalog.
+pub struct Signature {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The facts it is built on (for `wedge signatures` and docs/signatures.md).
+    pub uses: &'static [&'static str],
+    pub fixed_in: Option<&'static str>,
+    pub affected: Option<&'static str>,
+    pub workaround: Option<&'static str>,
+    pub references: &'static [&'static str],
+    /// The probe in probes/ that reproduces it, where one exists.
+    pub probe: Option<&'static str>,
+    /// A known bug (true) or a generic shape (false): generic signatures do not repeat
+    /// what a known bug already explained.
+    pub specific: bool,
+    pub matcher: fn(&Snapshot, &Facts) -> Vec<Finding>,
+}
+
+/// Every signature, known bugs first.
+pub fn catalog() -> &'static [Signature] {
+    &[clone_fork_mix::SIGNATURE, lock_never_released::SIGNATURE]
+}
+
+/// Runs the catalog over a snapshot.
+pub fn run(s: &Snapshot) -> Vec<Finding> {
+    let facts = facts::derive(s);
+    let mut findings: Vec<Finding> = Vec::new();
+    for sig in catalog().iter().filter(|s| s.specific) {
+        findings.extend((sig.matcher)(s, &facts));
+    }
+    let explained: Vec<(Option<i32>, Option<i32>)> = findings
+        .iter()
+        .flat_map(|f| f.evidence.iter().map(|e| (e.pid, e.tid)))
+        .filter(|(_, t)| t.is_some())
+        .collect();
+    for sig in catalog().iter().filter(|s| !s.specific) {
+        for f in (sig.matcher)(s, &facts) {
+            let dup = f
+                .evidence
+                .iter()
+                .any(|e| e.tid.is_some() && explained.contains(&(e.pid, e.tid)));
+            if !dup {
+                findings.push(f);
+            }
+        }
+    }
+    findings
+}
+
+/// docs/signatures.md, generated from the catalog (a test keeps the file current).
+pub fn catalog_markdown() -> String {
+    let mut out = String::from(
+        "# Signature catalog\n\nGenerated from the code by `wedge signatures --markdown`; a test keeps this file current.\n",
+    );
+    for s in catalog() {
+        out.push_str(&format!("\n## `{}` — {}\n\n", s.id, s.title));
+        out.push_str(&format!(
+            "- kind: {}\n",
+            if s.specific {
+                "known bug"
+            } else {
+                "generic shape"
+            }
+        ));
+        out.push_str(&format!("- built on: {}\n", s.uses.join(", ")));
+        if let Some(a) = s.affected {
+            out.push_str(&format!("- affected: {a}\n"));
+        }
+        if let Some(v) = s.fixed_in {
+            out.push_str(&format!("- fixed in: {v}\n"));
+        }
+        if let Some(w) = s.workaround {
+            out.push_str(&format!("- workaround: {w}\n"));
+        }
+        if !s.references.is_empty() {
+            out.push_str(&format!("- references: {}\n", s.references.join(", ")));
+        }
+        if let Some(p) = s.probe {
+            out.push_str(&format!("- probe: `{p}`\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_signatures_md_is_current() {
+        let path = format!("{}/docs/signatures.md", env!("CARGO_MANIFEST_DIR"));
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            on_disk.trim_end(),
+            catalog_markdown().trim_end(),
+            "regenerate: wedge signatures --markdown > docs/signatures.md"
+        );
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let mut ids: Vec<&str> = catalog().iter().map(|s| s.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), catalog().len());
+    }
+
+    #[test]
+    fn no_findings_where_a_lock_holder_lives() {
+        assert!(run(&facts::sample("blocked_threads")).is_empty());
+    }
+
+    #[test]
+    fn clone_fork_mix_on_a_recorded_capture_of_the_probe() {
+        let s = facts::sample("clone_fork_buggy");
+        let findings = run(&s);
+        assert_eq!(
+            findings.len(),
+            1,
+            "the generic lock finding is not repeated: {findings:#?}"
+        );
+        let f = &findings[0];
+        assert_eq!(f.id, "clone-fork-mix");
+        assert_eq!(f.confidence, crate::model::Confidence::Certain);
+        let root = s.processes.iter().find(|p| p.threads.len() > 1).unwrap();
+        let child = s.processes.iter().find(|p| p.ppid == root.pid).unwrap();
+        assert_eq!(
+            f.evidence[0].tid,
+            Some(child.pid),
+            "the stuck child's thread"
+        );
+        assert_eq!(
+            f.evidence[1].pid,
+            Some(root.pid),
+            "the parent waiting on the child's pipe"
+        );
+        assert_eq!(f.fixed_in.as_deref(), Some("podman 5.4.0"));
+    }
+
+    #[test]
+    fn without_the_fork_frames_only_the_generic_shape_remains() {
+        let mut s = facts::sample("clone_fork_buggy");
+        for p in s.processes.iter_mut() {
+            for t in p.threads.iter_mut() {
+                t.frames.retain(|f| f.function.as_deref() != Some("fork"));
+            }
+        }
+        let ids: Vec<String> = run(&s).into_iter().map(|f| f.id).collect();
+        assert_eq!(ids, vec!["lock-never-released"]);
+    }
+}

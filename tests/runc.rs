@@ -98,10 +98,25 @@ fn runc_init_waiting_for_start_is_named_and_shows_the_exec_fifo() {
     let (d, out) = diagnose_json(pid, &[]);
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The wait is named, and said to be possibly a hang: init was reparented (runc create
+    // ran here directly, with no shim or conmon to supervise it).
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.id == "runc-init-exec-fifo")
+        .expect("runc-init-exec-fifo");
+    assert_eq!(f.evidence[0].tid, Some(pid));
+    assert!(f.explanation.contains(&c.id), "{}", f.explanation);
+    assert!(
+        f.explanation.contains("no shim or conmon"),
+        "{}",
+        f.explanation
+    );
+    assert_eq!(d.findings.len(), 1);
     let p = d.snapshot.process(pid).unwrap();
     assert_eq!(p.comm, "runc:[2:INIT]");
     assert!(p.stopped);

@@ -2,9 +2,11 @@
 //! live process), so analysis is a pure function that recorded snapshots can test.
 //! Signatures are built on facts; they never read /proc or memory themselves.
 
+pub mod fifo;
 pub mod futex;
 pub mod pipes;
 
+pub use fifo::{FifoOpenWait, fifo_open_waits};
 pub use futex::{FutexWait, futex_waits};
 pub use pipes::{PipeVerdict, PipeWait, pipe_waits};
 
@@ -15,12 +17,14 @@ use crate::model::Snapshot;
 pub struct Facts {
     pub futex_waits: Vec<FutexWait>,
     pub pipe_waits: Vec<PipeWait>,
+    pub fifo_open_waits: Vec<FifoOpenWait>,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
     Facts {
         futex_waits: futex_waits(s),
         pipe_waits: pipe_waits(s),
+        fifo_open_waits: fifo_open_waits(s),
     }
 }
 

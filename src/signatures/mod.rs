@@ -3,6 +3,7 @@
 
 mod clone_fork_mix;
 mod lock_never_released;
+mod runc_init_exec_fifo;
 
 use crate::facts::{self, Facts};
 use crate::model::{Finding, Snapshot};
@@ -27,7 +28,11 @@ pub struct Signature {
 
 /// Every signature, known bugs first.
 pub fn catalog() -> &'static [Signature] {
-    &[clone_fork_mix::SIGNATURE, lock_never_released::SIGNATURE]
+    &[
+        clone_fork_mix::SIGNATURE,
+        runc_init_exec_fifo::SIGNATURE,
+        lock_never_released::SIGNATURE,
+    ]
 }
 
 /// Runs the catalog over a snapshot.
@@ -144,6 +149,31 @@ mod tests {
             "the parent waiting on the child's pipe"
         );
         assert_eq!(f.fixed_in.as_deref(), Some("podman 5.4.0"));
+    }
+
+    #[test]
+    fn runc_init_verdicts_follow_its_state() {
+        let explain = |s: &Snapshot| -> String {
+            let f = run(s);
+            assert_eq!(f.len(), 1, "{f:#?}");
+            assert_eq!(f[0].id, "runc-init-exec-fifo");
+            f[0].explanation.clone()
+        };
+        let s = facts::sample("runc_init_created");
+        assert!(
+            explain(&s).contains("no shim or conmon"),
+            "reparented to pid 1"
+        );
+        let mut supervised = s.clone();
+        supervised.processes[0].ppid = 4242;
+        assert!(explain(&supervised).contains("expected if container wsample was just created"));
+        let mut deleted = s.clone();
+        for fd in deleted.processes[0].fds.iter_mut() {
+            if let crate::model::FdKind::Fifo { path } = &mut fd.kind {
+                path.push_str(" (deleted)");
+            }
+        }
+        assert!(explain(&deleted).contains("the exec fifo was deleted"));
     }
 
     #[test]

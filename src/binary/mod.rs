@@ -12,13 +12,12 @@ pub mod symbols;
 use crate::model::{InlinedFrame, Mapping, SymbolSource};
 use cfi::{CfiScratch, CfiSections, UnwindRule};
 use elf::{ElfError, ElfFile};
-use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
 use symbols::SymbolTable;
 
-type DwarfReader = gimli::EndianRcSlice<gimli::RunTimeEndian>;
+type DwarfReader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
 
 /// Opens the file behind a mapping of the target.
 pub trait FileOpener {
@@ -69,28 +68,36 @@ pub struct Binary {
     pub elf: ElfFile,
     symbols: SymbolTable,
     debug: Option<DebugFile>,
-    dwarf: OnceCell<Option<addr2line::Context<DwarfReader>>>,
-    go: OnceCell<Option<go::GoBinary>>,
+    /// addr2line's context caches what it parsed in cells (Send, not Sync): one lookup at a
+    /// time per binary.
+    dwarf: OnceLock<Option<Mutex<addr2line::Context<DwarfReader>>>>,
+    go: OnceLock<Option<go::GoBinary>>,
     /// Why the Go tables could not be read, when the file looked like Go but was malformed.
-    go_error: OnceCell<Option<String>>,
+    go_error: OnceLock<Option<String>>,
 }
 
 impl Binary {
+    /// Maps and parses the ELF file `file` (named `path`, which locates its .gnu_debuglink
+    /// debug file), and finds its separate debug file.
     pub fn load(file: &std::fs::File, path: &str) -> Result<Binary, ElfError> {
-        let elf = ElfFile::open(file, path)?;
+        Ok(Binary::from_elf(ElfFile::open(file, path)?))
+    }
+
+    /// A binary from an already parsed ELF file.
+    pub fn from_elf(elf: ElfFile) -> Binary {
         let symbols = SymbolTable::from_elf(elf.bytes());
         let debug = find_debug_file(&elf).map(|d| DebugFile {
             symbols: SymbolTable::from_elf(d.bytes()),
             elf: d,
         });
-        Ok(Binary {
+        Binary {
             elf,
             symbols,
             debug,
-            dwarf: OnceCell::new(),
-            go: OnceCell::new(),
-            go_error: OnceCell::new(),
-        })
+            dwarf: OnceLock::new(),
+            go: OnceLock::new(),
+            go_error: OnceLock::new(),
+        }
     }
 
     /// The Go tables (pclntab, buildinfo, moduledata) when this is a Go binary.
@@ -204,7 +211,10 @@ impl Binary {
             out.offset = Some(h.offset);
             out.source = Some(h.source);
         }
-        if let Some(ctx) = self.dwarf()
+        let ctx = self
+            .dwarf()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(ctx) = &ctx
             && let Ok(mut frames) = ctx.find_frames(svma).skip_all_loads()
         {
             {
@@ -246,7 +256,7 @@ impl Binary {
         out
     }
 
-    fn dwarf(&self) -> Option<&addr2line::Context<DwarfReader>> {
+    fn dwarf(&self) -> Option<&Mutex<addr2line::Context<DwarfReader>>> {
         self.dwarf
             .get_or_init(|| {
                 let src = match &self.debug {
@@ -268,15 +278,15 @@ impl Binary {
                         id,
                         gimli::SectionId::DebugLoc | gimli::SectionId::DebugLocLists
                     );
-                    let data: Rc<[u8]> = (!skip)
+                    let data: Arc<[u8]> = (!skip)
                         .then(|| src.section_data(id.name()))
                         .flatten()
-                        .map(|c| Rc::from(c.into_owned()))
-                        .unwrap_or_else(|| Rc::from(Vec::new()));
-                    Ok(gimli::EndianRcSlice::new(data, endian))
+                        .map(|c| Arc::from(c.into_owned()))
+                        .unwrap_or_else(|| Arc::from(Vec::new()));
+                    Ok(gimli::EndianArcSlice::new(data, endian))
                 };
                 let dwarf = gimli::Dwarf::load(load).ok()?;
-                addr2line::Context::from_dwarf(dwarf).ok()
+                addr2line::Context::from_dwarf(dwarf).ok().map(Mutex::new)
             })
             .as_ref()
     }
@@ -327,12 +337,42 @@ fn find_debug_file(elf: &ElfFile) -> Option<ElfFile> {
     None
 }
 
-/// Parsed binaries, shared by every process of a capture: keyed by build-id, and by
-/// (device, inode) of the mapping so the same file is not even re-read to learn its id.
+/// Identity of an opened file: the same (device, inode, size, mtime) is the same bytes, so
+/// it is never parsed twice; a file replaced in place (new size or mtime) is parsed again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileKey {
+    fn of(file: &std::fs::File) -> std::io::Result<FileKey> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata()?;
+        Ok(FileKey {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        })
+    }
+}
+
+/// Parsed binaries, shared by every process of a capture (and `Send + Sync`, so they can be
+/// used from several threads): keyed by build-id, so one library seen through two paths or
+/// two containers' root filesystems is parsed once, and by the opened file's (device,
+/// inode, size, mtime), so the same file is not even re-parsed to learn its build-id.
 #[derive(Default)]
 pub struct BinaryCache {
-    by_build_id: HashMap<Vec<u8>, Rc<Binary>>,
-    by_file: HashMap<(String, u64), Option<Rc<Binary>>>,
+    by_build_id: HashMap<Vec<u8>, Arc<Binary>>,
+    by_file: HashMap<FileKey, Arc<Binary>>,
+    /// Mappings (device, inode as the target sees them) that could not be opened or
+    /// parsed, with the reason: tried once per capture, not once per thread.
+    failed: HashMap<(String, u64), String>,
 }
 
 impl BinaryCache {
@@ -340,45 +380,62 @@ impl BinaryCache {
         BinaryCache::default()
     }
 
-    /// The binary behind `mapping` of a process, opened through `opener`; None (with the
-    /// reason) when it cannot be opened or parsed.
+    /// The binary behind `mapping` of a process, opened through `opener`, or why it cannot
+    /// be had (not openable, not ELF, malformed).
     pub fn get(
         &mut self,
         mapping: &Mapping,
         opener: &dyn FileOpener,
-    ) -> Result<Rc<Binary>, String> {
-        let key = (mapping.dev.clone(), mapping.inode);
-        let cacheable = mapping.inode != 0;
-        if cacheable && let Some(hit) = self.by_file.get(&key) {
-            return hit
-                .clone()
-                .ok_or_else(|| "could not be read earlier".to_string());
+    ) -> Result<Arc<Binary>, String> {
+        let failure_key = (mapping.dev.clone(), mapping.inode);
+        let remember_failure = mapping.inode != 0;
+        if remember_failure && let Some(why) = self.failed.get(&failure_key) {
+            return Err(why.clone());
         }
         let path = mapping.path.clone().unwrap_or_default();
-        let result = opener
-            .open(mapping)
-            .map_err(|e| format!("{path}: {e}"))
-            .and_then(|f| Binary::load(&f, &path).map_err(|e| e.to_string()));
-        let result = result.map(|b| match b.elf.build_id.clone() {
-            Some(id) => self
-                .by_build_id
-                .entry(id)
-                .or_insert_with(|| Rc::new(b))
-                .clone(),
-            None => Rc::new(b),
-        });
-        if cacheable {
-            self.by_file.insert(key, result.as_ref().ok().cloned());
+        let result = self.load(mapping, opener, &path);
+        if remember_failure && let Err(why) = &result {
+            self.failed.insert(failure_key, why.clone());
         }
         result
     }
 
+    fn load(
+        &mut self,
+        mapping: &Mapping,
+        opener: &dyn FileOpener,
+        path: &str,
+    ) -> Result<Arc<Binary>, String> {
+        let file = opener.open(mapping).map_err(|e| format!("{path}: {e}"))?;
+        let key = FileKey::of(&file).map_err(|e| format!("{path}: {e}"))?;
+        if let Some(hit) = self.by_file.get(&key) {
+            return Ok(hit.clone());
+        }
+        let elf = ElfFile::open(&file, path).map_err(|e| e.to_string())?;
+        let binary = match elf.build_id.clone() {
+            Some(id) => self
+                .by_build_id
+                .entry(id)
+                .or_insert_with(|| Arc::new(Binary::from_elf(elf)))
+                .clone(),
+            None => Arc::new(Binary::from_elf(elf)),
+        };
+        self.by_file.insert(key, binary.clone());
+        Ok(binary)
+    }
+
+    /// Number of distinct binaries parsed.
     pub fn len(&self) -> usize {
-        self.by_build_id.len()
+        let without_id = self
+            .by_file
+            .values()
+            .filter(|b| b.elf.build_id.is_none())
+            .count();
+        self.by_build_id.len() + without_id
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_build_id.is_empty()
+        self.by_file.is_empty()
     }
 }
 
@@ -389,6 +446,68 @@ mod tests {
     fn libc() -> Binary {
         let path = "/lib/x86_64-linux-gnu/libc.so.6";
         Binary::load(&std::fs::File::open(path).unwrap(), path).unwrap()
+    }
+
+    #[test]
+    fn binaries_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Binary>();
+        send_sync::<BinaryCache>();
+    }
+
+    /// Opens a fixed path, whatever the mapping.
+    struct PathOpener(std::path::PathBuf);
+    impl FileOpener for PathOpener {
+        fn open(&self, _: &Mapping) -> std::io::Result<std::fs::File> {
+            std::fs::File::open(&self.0)
+        }
+    }
+
+    fn mapping_of(path: &str, inode: u64) -> Mapping {
+        Mapping {
+            start: 0x1000,
+            end: 0x2000,
+            perms: "r-xp".into(),
+            offset: 0,
+            dev: "00:01".into(),
+            inode,
+            path: Some(path.into()),
+            rss_kb: None,
+            pss_kb: None,
+            shared_clean_kb: None,
+            shared_dirty_kb: None,
+            private_clean_kb: None,
+            private_dirty_kb: None,
+            swap_kb: None,
+            vm_flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn cache_parses_a_file_once_and_shares_copies_by_build_id() {
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("copy");
+        std::fs::copy(&exe, &copy).unwrap();
+        let mut cache = BinaryCache::new();
+        let a = cache
+            .get(&mapping_of("/a", 1), &PathOpener(exe.clone()))
+            .unwrap();
+        let b = cache.get(&mapping_of("/a", 1), &PathOpener(exe)).unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "same file: same parse");
+        let c = cache.get(&mapping_of("/c", 2), &PathOpener(copy)).unwrap();
+        if a.elf.build_id.is_some() {
+            assert!(Arc::ptr_eq(&a, &c), "same build-id: same parse");
+        }
+        let missing = cache.get(
+            &mapping_of("/nope", 3),
+            &PathOpener(dir.path().join("nope")),
+        );
+        assert!(missing.err().unwrap().contains("/nope"));
+        let text = dir.path().join("text");
+        std::fs::write(&text, b"#!/bin/sh\necho not elf\n").unwrap();
+        let bad = cache.get(&mapping_of("/text", 4), &PathOpener(text));
+        assert!(bad.err().unwrap().contains("not a usable ELF"));
     }
 
     #[test]

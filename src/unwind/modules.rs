@@ -3,7 +3,7 @@
 
 use crate::binary::{Binary, BinaryCache, FileOpener};
 use crate::model::Mapping;
-use std::rc::Rc;
+use std::sync::Arc;
 
 pub struct Module {
     pub start: u64,
@@ -11,7 +11,7 @@ pub struct Module {
     /// runtime address = svma + bias
     pub bias: u64,
     pub path: String,
-    pub binary: Rc<Binary>,
+    pub binary: Arc<Binary>,
 }
 
 impl Module {

@@ -67,6 +67,19 @@ impl ModuleMap {
         ModuleMap { modules }
     }
 
+    /// A map of modules placed by hand (synthetic tests, or a caller that knows the
+    /// layout); overlapping modules are dropped, the first one kept.
+    pub fn from_modules(mut modules: Vec<Module>) -> ModuleMap {
+        modules.sort_by_key(|m| m.start);
+        let mut kept: Vec<Module> = Vec::with_capacity(modules.len());
+        for m in modules {
+            if kept.last().is_none_or(|last| last.end <= m.start) && m.start < m.end {
+                kept.push(m);
+            }
+        }
+        ModuleMap { modules: kept }
+    }
+
     pub fn find(&self, addr: u64) -> Option<&Module> {
         let i = self.modules.partition_point(|m| m.start <= addr);
         let m = self.modules.get(i.checked_sub(1)?)?;

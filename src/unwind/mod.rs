@@ -2,8 +2,13 @@
 
 pub mod modules;
 pub mod native;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
 
 use crate::binary::cfi::CfiScratch;
+use crate::binary::{BinaryCache, FileOpener};
 use crate::memory::Memory;
 use crate::model::{Frame, Process};
 pub use modules::ModuleMap;
@@ -30,6 +35,22 @@ pub fn unwind_process(
         t.frames = u.frames;
         t.unwind_stop = u.stop;
     }
+}
+
+/// Builds the module map of `process` from its mappings, then unwinds and symbolizes every
+/// thread that has registers. Returns notes about binaries that could not be opened or
+/// parsed: a missing binary leaves its frames unnamed, it is not an error.
+pub fn unwind_and_symbolize(
+    process: &mut Process,
+    mem: &dyn Memory,
+    opener: &dyn FileOpener,
+    cache: &mut BinaryCache,
+    opts: &UnwindOptions,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let modules = ModuleMap::build(&process.mappings, opener, cache, &mut notes);
+    unwind_process(process, mem, &modules, opts);
+    notes
 }
 
 /// Names a frame of Go code from pclntab (function, file:line, inlined calls); false when

@@ -1,15 +1,8 @@
-//! Test-only capture of a live process: stop every thread (PTRACE_SEIZE + PTRACE_INTERRUPT),
-//! copy registers and the live part of each stack, detach. A stand-in for the real freeze
-//! code in `source::live`, kept small so the unwinder's tests depend on nothing but ptrace.
+//! Test-only helpers for the unwinder's tests: start C programs (killed by pid on drop),
+//! build them in several ways, and capture them with wedge's real freeze.
 
 use crate::memory::MemoryImage;
-use crate::model::{Arch, Process, Registers, StackCopy, Thread};
-use nix::sys::ptrace;
-use nix::sys::uio::{RemoteIoVec, process_vm_readv};
-use nix::sys::wait::{WaitPidFlag, waitpid};
-use nix::unistd::Pid;
-use std::collections::BTreeMap;
-use std::io::IoSliceMut;
+use crate::model::Process;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -72,116 +65,19 @@ impl Target {
     }
 }
 
-/// Detaches every thread it holds when dropped: the target never stays stopped.
-struct Stopped(Vec<Pid>);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = ptrace::detach(*p, None);
-        }
-    }
-}
-
-fn x86_64_registers(r: &libc::user_regs_struct) -> Registers {
-    let pairs = [
-        ("r15", r.r15),
-        ("r14", r.r14),
-        ("r13", r.r13),
-        ("r12", r.r12),
-        ("rbp", r.rbp),
-        ("rbx", r.rbx),
-        ("r11", r.r11),
-        ("r10", r.r10),
-        ("r9", r.r9),
-        ("r8", r.r8),
-        ("rax", r.rax),
-        ("rcx", r.rcx),
-        ("rdx", r.rdx),
-        ("rsi", r.rsi),
-        ("rdi", r.rdi),
-        ("orig_rax", r.orig_rax),
-        ("rip", r.rip),
-        ("eflags", r.eflags),
-        ("rsp", r.rsp),
-        ("fs_base", r.fs_base),
-    ];
-    Registers {
-        arch: Arch::X86_64,
-        values: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect::<BTreeMap<_, _>>(),
-    }
-}
-
-/// Stops every thread of `pid`, copies registers and each stack from sp to the end of its
-/// mapping (at most 1 MiB), and detaches.
+/// Captures `pid` with wedge's own freeze (all threads stopped together, registers and
+/// live stacks copied, then resumed), for the unwinder to work on.
 pub fn capture(pid: i32) -> (Process, MemoryImage) {
-    let mappings = crate::source::live::procfs::read_mappings(pid).unwrap();
-    let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    let mut held = Stopped(Vec::new());
-    for &t in &tids {
-        let p = Pid::from_raw(t);
-        ptrace::seize(p, ptrace::Options::empty()).unwrap();
-        held.0.push(p);
-        ptrace::interrupt(p).unwrap();
-    }
-    for p in &held.0 {
-        waitpid(*p, Some(WaitPidFlag::__WALL)).unwrap();
-    }
-    let mut mem = MemoryImage::new();
-    let mut threads = Vec::new();
-    for p in &held.0 {
-        let regs = x86_64_registers(&ptrace::getregs(*p).unwrap());
-        let sp = regs.sp().unwrap();
-        let end = mappings
-            .iter()
-            .find(|m| m.start <= sp && sp < m.end)
-            .map(|m| m.end.min(sp + (1 << 20)))
-            .unwrap();
-        let mut bytes = vec![0u8; (end - sp) as usize];
-        let n = process_vm_readv(
-            Pid::from_raw(pid),
-            &mut [IoSliceMut::new(&mut bytes)],
-            &[RemoteIoVec {
-                base: sp as usize,
-                len: (end - sp) as usize,
-            }],
-        )
-        .unwrap();
-        bytes.truncate(n);
-        let len = bytes.len() as u64;
-        mem.insert(sp, bytes);
-        let tid = p.as_raw();
-        threads.push(Thread {
-            tid,
-            name: std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-            registers: Some(regs),
-            stack: Some(StackCopy {
-                start: sp,
-                len,
-                sp,
-                truncated: false,
-            }),
-            stopped: true,
-            ..Thread::default()
-        });
-    }
-    drop(held);
-    threads.sort_by_key(|t| t.tid);
-    let process = Process {
-        pid,
-        threads,
-        mappings,
-        ..Process::default()
+    let opts = crate::source::live::CaptureOptions {
+        children: false,
+        max_stack_bytes: 1 << 20,
+        ..Default::default()
     };
+    let mut cache = crate::binary::BinaryCache::new();
+    let mut c = crate::source::live::capture(pid, &opts, &mut cache).expect("capture");
+    let mem = c.memory.remove(&pid).unwrap_or_default();
+    let mut process = c.snapshot.processes.remove(0);
+    process.threads.sort_by_key(|t| t.tid);
     (process, mem)
 }
 

@@ -488,3 +488,48 @@ fn go_1_25_agrees_with_go_tools_and_runtime() {
     }
     check_toolchain(&builds_release("1.25.5"));
 }
+
+/// The committed Go 1.21 sample (samples/go/README.md): the 1.20+ layout checked with no
+/// toolchain at all, against what the binary itself and `go version -m` printed.
+#[test]
+fn committed_go_1_21_sample_reads_without_a_toolchain() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/go/goinline-go1.21.13-stripped");
+    let bin = load(&path);
+    assert!(!bin.elf.sections.contains_key(".symtab"));
+    let go = bin.go().expect("a Go binary");
+    let tab = &go.pclntab;
+    assert_eq!(tab.version, PclntabVersion::Go120);
+    let bi = go.buildinfo.as_ref().unwrap();
+    assert_eq!(bi.go_version, "go1.21.13");
+    assert_eq!(bi.path.as_deref(), Some("example.com/goinline"));
+    assert_eq!(bi.setting("-trimpath"), Some("true"));
+    assert_eq!(bi.setting("DefaultGODEBUG"), Some("panicnil=1"));
+    assert_eq!(bi.deps[0].replaced_by.as_ref().unwrap().version, "(devel)");
+
+    let outer = tab.find_func("main.outer").unwrap();
+    assert_eq!(outer.start_line(), Some(33));
+    let read = |addr: u64, len: usize| bin.elf.bytes_at(addr, len).map(|b| b.to_vec());
+    let file = "example.com/goinline/main.go";
+    for (ret, want) in [
+        (
+            0x47cc70u64,
+            vec![("main.leaf", 28), ("main.mid", 30), ("main.outer", 33)],
+        ),
+        (0x47d36b, vec![("main.Sum[...]", 46)]),
+        (0x47d28f, vec![("main.Sum[...]", 46)]),
+        (0x47d1eb, vec![("main.(*box[...]).get", 55)]),
+    ] {
+        let f = tab.func_at(ret - 1).unwrap();
+        let (inlined, outer_pc) = f.inlined_at(ret - 1, &read);
+        let mut got: Vec<(String, u32)> = inlined
+            .iter()
+            .map(|c| (display_name(&c.name), c.line.unwrap()))
+            .collect();
+        assert!(inlined.iter().all(|c| c.file.as_deref() == Some(file)));
+        got.push((display_name(f.name()), f.file_line(outer_pc).unwrap().1));
+        let want: Vec<(String, u32)> = want.iter().map(|(n, l)| (n.to_string(), *l)).collect();
+        assert_eq!(got, want, "at {ret:#x}");
+    }
+    // Shape types are kept in the table and elided only for printing.
+    assert!(tab.find_func("main.Sum[go.shape.int]").is_some());
+}

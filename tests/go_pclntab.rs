@@ -533,3 +533,131 @@ fn committed_go_1_21_sample_reads_without_a_toolchain() {
     // Shape types are kept in the table and elided only for printing.
     assert!(tab.find_func("main.Sum[go.shape.int]").is_some());
 }
+
+/// Go before 1.18 wrote buildinfo as two pointers to Go string headers. No such toolchain
+/// is reachable here, so the committed sample is rewritten into that form (the strings
+/// stay where they are; the two headers go to the start of .noptrdata), little- and
+/// big-endian, and must read back the same.
+#[test]
+fn pre_1_18_pointer_buildinfo_reads_through_the_load_segments() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/go/goinline-go1.21.13-stripped");
+    let bytes = std::fs::read(&path).unwrap();
+    let elf =
+        wedge::binary::elf::ElfFile::from_bytes(std::sync::Arc::new(bytes.clone()), "s").unwrap();
+    let want = wedge::binary::go::buildinfo::read(&elf).unwrap().unwrap();
+    let bi = elf.sections[".go.buildinfo"];
+    let nd = elf.sections[".noptrdata"];
+    let (o, a) = (bi.offset as usize, bi.addr);
+    // Inline form: varint length + version, varint length + module text, from byte 32.
+    let varint = |at: &mut usize| {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let b = bytes[*at];
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                return v;
+            }
+        }
+    };
+    let mut at = o + 32;
+    let vlen = varint(&mut at);
+    let vaddr = a + (at - o) as u64;
+    at += vlen as usize;
+    let mlen = varint(&mut at);
+    let maddr = a + (at - o) as u64;
+    for big in [false, true] {
+        let w = |v: u64| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut b = bytes.clone();
+        b[o + 15] = u8::from(big); // flags: no inline strings
+        b[o + 16..o + 24].copy_from_slice(&w(nd.addr));
+        b[o + 24..o + 32].copy_from_slice(&w(nd.addr + 16));
+        let h = nd.offset as usize;
+        for (i, v) in [vaddr, vlen, maddr, mlen].into_iter().enumerate() {
+            b[h + 8 * i..h + 8 * i + 8].copy_from_slice(&w(v));
+        }
+        let elf = wedge::binary::elf::ElfFile::from_bytes(std::sync::Arc::new(b), "s").unwrap();
+        let got = wedge::binary::go::buildinfo::read(&elf).unwrap().unwrap();
+        assert_eq!(got, want, "big-endian words: {big}");
+        // Without the ELF file the pointers cannot be followed: an error, not a guess.
+        let blob = elf.section_bytes(".go.buildinfo").unwrap();
+        assert!(wedge::binary::go::buildinfo::parse_blob_bytes(blob).is_err());
+    }
+}
+
+/// Cut the committed sample at many points and corrupt its pclntab header and tables:
+/// every read returns (an error, None or a value), never a panic or an endless loop, and a
+/// refused header says why.
+#[test]
+fn cut_and_corrupted_samples_give_errors_with_reasons() {
+    use wedge::binary::elf::ElfFile;
+    use wedge::binary::go::{GoBinary, GoError};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/go/goinline-go1.21.13-stripped");
+    let bytes = std::fs::read(&path).unwrap();
+    let exercise = |b: Vec<u8>| -> Result<bool, GoError> {
+        let Ok(elf) = ElfFile::from_bytes(std::sync::Arc::new(b), "x") else {
+            return Ok(false);
+        };
+        let Some(go) = GoBinary::read(&elf)? else {
+            return Ok(false);
+        };
+        let read = |addr: u64, len: usize| elf.bytes_at(addr, len).map(|b| b.to_vec());
+        for f in go.pclntab.funcs() {
+            let pc = f.entry() + (f.end() - f.entry()) / 2;
+            let _ = (
+                f.name(),
+                f.file_line(pc),
+                f.sp_delta(pc),
+                f.inlined_at(pc, &read),
+            );
+            let _ = go.pclntab.func_at(pc);
+        }
+        Ok(true)
+    };
+    let elf = ElfFile::from_bytes(std::sync::Arc::new(bytes.clone()), "x").unwrap();
+    let pcln = elf.sections[".gopclntab"];
+    let (po, ps) = (pcln.offset as usize, pcln.size as usize);
+    // 300 cuts over the whole file, and every 8 bytes over the pclntab header and functab.
+    let mut cuts: Vec<usize> = (1..300).map(|i| i * bytes.len() / 300).collect();
+    cuts.extend((po..po + 4096).step_by(8));
+    cuts.push(po + ps - 1);
+    for cut in cuts {
+        let _ = exercise(bytes[..cut].to_vec());
+    }
+    // Every header byte set to a few values; then random flips over the tables.
+    for i in 0..96 {
+        for v in [0u8, 1, 0x7f, 0xff] {
+            let mut b = bytes.clone();
+            b[po + i] = v;
+            let _ = exercise(b);
+        }
+    }
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..100 {
+        let mut b = bytes.clone();
+        for _ in 0..64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b[po + (x as usize % ps)] ^= (x >> 32) as u8 | 1;
+        }
+        let _ = exercise(b);
+    }
+    // Refusals name their reason.
+    let with = |at: usize, v: &[u8]| {
+        let mut b = bytes.clone();
+        b[po + at..po + at + v.len()].copy_from_slice(v);
+        exercise(b).unwrap_err().to_string()
+    };
+    assert!(with(0, &[0xfb, 0xff, 0xff, 0xff]).contains("1.2–1.15"));
+    assert!(with(7, &[4]).contains("32-bit"));
+    assert!(with(6, &[2]).contains("quantum"));
+    assert!(with(8, &[0, 0, 0, 0, 0, 0, 0, 0]).contains("function count"));
+}

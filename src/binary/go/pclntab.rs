@@ -343,12 +343,17 @@ impl Pclntab {
                 hi = mid;
             }
         }
-        self.func(lo)
+        // A corrupt (unsorted) functab can lead the search astray: never answer with a
+        // function that does not hold pc.
+        self.func(lo).filter(|f| f.entry <= pc && pc < f.end)
     }
 
     fn func(&self, i: usize) -> Option<Func<'_>> {
         let (entry, foff) = self.ftab(i)?;
         let (end, _) = self.ftab(i + 1)?;
+        if end < entry {
+            return None; // a functab out of order: callers may rely on entry <= end
+        }
         let off = self.pclntable.checked_add(foff)?;
         self.bytes().get(off..off.checked_add(FUNC_MIN_SIZE)?)?;
         Some(Func {

@@ -149,11 +149,13 @@ fn nm_text(go: &Path, path: &Path) -> NmText {
 
 /// The runtime's own view, printed by the program: site name → (return pc, frames).
 type Frames = Vec<(String, String, u32)>;
-fn runtime_sites(path: &Path) -> BTreeMap<String, (u64, Frames)> {
+/// Also the run-time address of main.outer (a PIE's load bias is that minus its svma).
+fn runtime_sites(path: &Path) -> (BTreeMap<String, (u64, Frames)>, u64) {
     let out = Command::new(path).output().unwrap();
     assert!(out.status.success());
     let mut sites = BTreeMap::new();
     let mut cur: Option<(String, u64, Frames)> = None;
+    let mut outer_entry = 0;
     for l in String::from_utf8(out.stdout).unwrap().lines() {
         if let Some(rest) = l.strip_prefix("site ") {
             let (name, pc) = rest.split_once(' ').unwrap();
@@ -163,12 +165,14 @@ fn runtime_sites(path: &Path) -> BTreeMap<String, (u64, Frames)> {
             let f: Vec<&str> = rest.split('\t').collect();
             let c = cur.as_mut().unwrap();
             c.2.push((f[0].to_string(), f[1].to_string(), f[2].parse().unwrap()));
+        } else if let Some(a) = l.strip_prefix("entry main.outer 0x") {
+            outer_entry = u64::from_str_radix(a, 16).unwrap();
         } else if l == "end" {
             let (n, pc, frames) = cur.take().unwrap();
             sites.insert(n, (pc, frames));
         }
     }
-    sites
+    (sites, outer_entry)
 }
 
 /// The module lines of `go version -m`, each as its tab-separated fields without empty
@@ -220,6 +224,57 @@ fn buildinfo_lines(bi: &wedge::binary::go::BuildInfo) -> Vec<Vec<String>> {
         out.push(vec!["build".to_string(), format!("{k}={v}")]);
     }
     out
+}
+
+/// Runs the program and compares, at each call site it reports, the frames the runtime
+/// expands (inlined calls first, generic names printed as `[...]`) with ours. PIE pcs are
+/// run-time addresses: the load bias comes from main.outer's address. The inline tree is
+/// found through moduledata.gofunc, as Binary::go attaches it (a GNU ld cgo PIE included).
+fn check_sites(label: &str, variant: &str, bin: &Binary, path: &Path) {
+    let go = bin.go().unwrap();
+    assert!(
+        go.moduledata.is_some(),
+        "{label} {variant}: moduledata found"
+    );
+    let tab = &go.pclntab;
+    let (sites, outer_entry) = runtime_sites(path);
+    assert_eq!(sites.len(), 4, "{label} {variant}");
+    let bias = outer_entry - tab.find_func("main.outer").unwrap().entry();
+    assert_eq!(
+        bias == 0,
+        !variant.contains("pie"),
+        "{label} {variant}: bias {bias:#x}"
+    );
+    let read = |addr: u64, len: usize| bin.elf.bytes_at(addr, len).map(|b| b.to_vec());
+    for (site, (ret, frames)) in &sites {
+        let pc = ret - 1 - bias; // the call instruction, link-time address
+        let f = tab.func_at(pc).unwrap();
+        let (inlined, outer_pc) = f.inlined_at(pc, &read);
+        let mut ours: Frames = inlined
+            .iter()
+            .map(|c| {
+                (
+                    display_name(&c.name),
+                    c.file.clone().unwrap(),
+                    c.line.unwrap(),
+                )
+            })
+            .collect();
+        let (file, line) = f.file_line(outer_pc).unwrap();
+        ours.push((display_name(f.name()), file.to_string(), line));
+        assert_eq!(ours, frames[..ours.len()], "{label} {variant} site {site}");
+        assert!(
+            f.sp_delta(pc).is_some_and(|d| d > 0),
+            "{label} {variant}: {site} has a frame"
+        );
+        if site == "inlined" {
+            assert_eq!(
+                inlined.len(),
+                2,
+                "{label} {variant}: leaf and mid are inlined into outer"
+            );
+        }
+    }
 }
 
 fn check_toolchain(b: &Builds) {
@@ -378,39 +433,7 @@ fn check_toolchain(b: &Builds) {
     }
 
     // Inlined frames and generic names exactly as the runtime expands them.
-    let sites = runtime_sites(&b.normal);
-    assert_eq!(sites.len(), 4, "{label}");
-    let elf = &bin.elf;
-    let read = |addr: u64, len: usize| elf.bytes_at(addr, len).map(|b| b.to_vec());
-    for (site, (ret, frames)) in &sites {
-        let pc = ret - 1; // the call instruction
-        let f = tab.func_at(pc).unwrap();
-        let (inlined, outer_pc) = f.inlined_at(pc, &read);
-        let mut ours: Frames = inlined
-            .iter()
-            .map(|c| {
-                (
-                    display_name(&c.name),
-                    c.file.clone().unwrap(),
-                    c.line.unwrap(),
-                )
-            })
-            .collect();
-        let (file, line) = f.file_line(outer_pc).unwrap();
-        ours.push((display_name(f.name()), file.to_string(), line));
-        assert_eq!(ours, frames[..ours.len()], "{label} site {site}");
-        assert!(
-            f.sp_delta(pc).is_some_and(|d| d > 0),
-            "{label}: {site} has a frame"
-        );
-        if site == "inlined" {
-            assert_eq!(
-                inlined.len(),
-                2,
-                "{label}: leaf and mid are inlined into outer"
-            );
-        }
-    }
+    check_sites(label, "normal", &bin, &b.normal);
 
     // The other builds: same functions, same lines, same modules.
     let reference: BTreeMap<String, Option<(String, u32)>> = tab
@@ -458,10 +481,7 @@ fn check_toolchain(b: &Builds) {
             );
             assert_eq!(obi.setting("CGO_ENABLED"), Some("1"));
         }
-        // The runtime's view of the same program, relocated: PIE sites differ by the load
-        // bias, so compare names only.
-        let sites = runtime_sites(path);
-        assert_eq!(sites.len(), 4, "{label} {variant}");
+        check_sites(label, variant, &other, path);
     }
 }
 
@@ -507,17 +527,18 @@ fn committed_go_1_21_sample_reads_without_a_toolchain() {
     assert_eq!(bi.deps[0].replaced_by.as_ref().unwrap().version, "(devel)");
 
     let outer = tab.find_func("main.outer").unwrap();
-    assert_eq!(outer.start_line(), Some(33));
+    assert_eq!(outer.start_line(), Some(34));
+    assert_eq!(outer.entry(), 0x47cc60);
     let read = |addr: u64, len: usize| bin.elf.bytes_at(addr, len).map(|b| b.to_vec());
     let file = "example.com/goinline/main.go";
     for (ret, want) in [
         (
             0x47cc70u64,
-            vec![("main.leaf", 28), ("main.mid", 30), ("main.outer", 33)],
+            vec![("main.leaf", 29), ("main.mid", 31), ("main.outer", 34)],
         ),
-        (0x47d36b, vec![("main.Sum[...]", 46)]),
-        (0x47d28f, vec![("main.Sum[...]", 46)]),
-        (0x47d1eb, vec![("main.(*box[...]).get", 55)]),
+        (0x47d42b, vec![("main.Sum[...]", 47)]),
+        (0x47d34f, vec![("main.Sum[...]", 47)]),
+        (0x47d2ab, vec![("main.(*box[...]).get", 56)]),
     ] {
         let f = tab.func_at(ret - 1).unwrap();
         let (inlined, outer_pc) = f.inlined_at(ret - 1, &read);

@@ -10,6 +10,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"runtime"
 
 	"example.com/dep"
@@ -77,6 +78,8 @@ func main() {
 	report("generic-float", pcs)
 	b := &box[string]{v: "x"}
 	report("generic-method", b.get())
+	// The load address of main.outer: the bias of a PIE.
+	fmt.Printf("entry main.outer %#x\n", reflect.ValueOf(outer).Pointer())
 	if s+int(f) == 0 {
 		os.Exit(1)
 	}

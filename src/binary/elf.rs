@@ -187,8 +187,10 @@ impl ElfFile {
     pub fn offset_of(&self, svma: u64) -> Option<u64> {
         self.loads
             .iter()
-            .find(|l| l.vaddr <= svma && svma < l.vaddr + l.filesz)
-            .map(|l| l.offset + (svma - l.vaddr))
+            .find(|l| {
+                l.vaddr <= svma && l.vaddr.checked_add(l.filesz).is_some_and(|end| svma < end)
+            })
+            .and_then(|l| l.offset.checked_add(svma - l.vaddr))
     }
 
     /// `len` bytes of the file at virtual address `svma`.
@@ -202,8 +204,13 @@ impl ElfFile {
     pub fn vaddr_of_offset(&self, offset: u64) -> Option<u64> {
         self.loads
             .iter()
-            .find(|l| l.offset <= offset && offset < l.offset + l.filesz.max(1))
-            .map(|l| l.vaddr + (offset - l.offset))
+            .find(|l| {
+                l.offset <= offset
+                    && l.offset
+                        .checked_add(l.filesz.max(1))
+                        .is_some_and(|end| offset < end)
+            })
+            .and_then(|l| l.vaddr.checked_add(offset - l.offset))
     }
 
     pub fn build_id_hex(&self) -> Option<String> {

@@ -139,14 +139,14 @@ fn read_varint_bytes<'b>(b: &'b [u8], at: &mut usize) -> Option<&'b [u8]> {
     Some(s)
 }
 
-/// The module text is framed by 16 bytes of binary sentinel on each side when non-empty.
+/// The module text is framed by 16 bytes of binary sentinel on each side; its last line
+/// ends in a newline just before the closing sentinel. Anything else holds no module text.
 fn strip_sentinels(m: &[u8]) -> String {
-    let body = if m.len() >= 33 {
-        &m[16..m.len() - 16]
+    if m.len() >= 33 && m[m.len() - 17] == b'\n' {
+        String::from_utf8_lossy(&m[16..m.len() - 16]).into_owned()
     } else {
-        m
-    };
-    String::from_utf8_lossy(body).into_owned()
+        String::new()
+    }
 }
 
 /// Parses the module text (`path`, `mod`, `dep`, `=>`, `build` lines), sentinels removed.
@@ -221,7 +221,16 @@ build\tCGO_ENABLED=1\n";
         assert_eq!(read_uvarint(&[0xff, 0xff], &mut at), None);
         let mut at = 0;
         assert_eq!(read_varint_bytes(&[5, b'a'], &mut at), None);
-        assert_eq!(strip_sentinels(&[0xff; 40]).chars().count(), 8);
+        assert_eq!(
+            strip_sentinels(&[0xff; 40]),
+            "",
+            "no newline before the sentinel"
+        );
+        let mut framed = vec![0xffu8; 16];
+        framed.extend_from_slice(b"path\tx\n");
+        framed.extend_from_slice(&[0xff; 16]);
+        framed.extend_from_slice(&[0; 3]);
+        assert_eq!(strip_sentinels(&framed[..framed.len() - 3]), "path\tx\n");
         let mut at = 0;
         assert_eq!(read_uvarint(&[0x96, 0x01], &mut at), Some(150));
     }

@@ -17,6 +17,17 @@ pub enum PclntabVersion {
     Go120,
 }
 
+const MAGIC_GO12: u32 = 0xffff_fffb;
+const MAGIC_GO116: u32 = 0xffff_fffa;
+const MAGIC_GO118: u32 = 0xffff_fff0;
+const MAGIC_GO120: u32 = 0xffff_fff1;
+const UNSUPPORTED_GO12: &str =
+    "Go 1.2–1.15 pclntab (magic 0xfffffffb) is not supported: Go 1.16 or newer is needed";
+/// More functions than any real binary has (kubelet has ~100k): a bound for bad headers.
+const MAX_FUNCS: usize = 10_000_000;
+/// The fixed part of `_func` that every layout has (up to and including nfuncdata).
+const FUNC_MIN_SIZE: usize = 44;
+
 /// PCDATA index of the inline tree index table, and FUNCDATA index of the inline tree.
 const PCDATA_INL_TREE_INDEX: u32 = 2;
 const FUNCDATA_INL_TREE: u32 = 3;
@@ -111,6 +122,9 @@ impl Pclntab {
     }
 
     /// Finds and parses the pclntab of `elf`; Ok(None) for a binary that has none.
+    ///
+    /// A named section that does not hold a valid header is an error (saying why); a
+    /// scan that finds no header that validates means "not a Go binary".
     pub fn find(elf: &ElfFile) -> Result<Option<Pclntab>, GoError> {
         let shared: Bytes = elf.data.clone();
         let data: &[u8] = elf.bytes();
@@ -118,85 +132,134 @@ impl Pclntab {
             if let Some(s) = elf.sections.get(name)
                 && !s.nobits
             {
-                let t = Pclntab::parse_at(shared.clone(), s.offset as usize, s.addr)
-                    .ok_or_else(|| GoError::Pclntab(format!("{name} has no valid header")))?;
+                let off = usize::try_from(s.offset)
+                    .map_err(|_| GoError::Pclntab(format!("{name} lies outside the file")))?;
+                let t = Pclntab::parse_header(shared.clone(), off, s.addr)
+                    .map_err(|why| GoError::Pclntab(format!("{name}: {why}")))?;
                 return Ok(Some(t));
             }
         }
-        // No named section: scan the non-executable segments for a header that validates.
+        // No named section (an external linker merged it into .data.rel.ro, or the
+        // section headers are gone): scan the non-executable segments for a header that
+        // validates.
+        let mut old_layout = false;
         for l in elf.loads.iter().filter(|l| !l.executable) {
-            let start = l.offset as usize;
-            let end = (l.offset + l.filesz) as usize;
+            let (Ok(start), Some(end)) =
+                (usize::try_from(l.offset), l.offset.checked_add(l.filesz))
+            else {
+                continue;
+            };
+            let end = usize::try_from(end).unwrap_or(usize::MAX).min(data.len());
             let mut off = start.next_multiple_of(8);
-            while off + 72 <= end.min(data.len()) {
-                if matches!(
-                    u32_at(data, off),
-                    Some(0xffff_fffa | 0xffff_fff0 | 0xffff_fff1)
-                ) && let Some(t) =
-                    Pclntab::parse_at(shared.clone(), off, l.vaddr + (off - start) as u64)
-                {
-                    return Ok(Some(t));
+            while off.saturating_add(72) <= end {
+                match u32_at(data, off) {
+                    Some(MAGIC_GO116 | MAGIC_GO118 | MAGIC_GO120) => {
+                        let vaddr = l.vaddr.wrapping_add((off - start) as u64);
+                        if let Ok(t) = Pclntab::parse_header(shared.clone(), off, vaddr) {
+                            return Ok(Some(t));
+                        }
+                    }
+                    Some(MAGIC_GO12) if data.get(off + 4..off + 6) == Some(&[0, 0]) => {
+                        old_layout = true;
+                    }
+                    _ => {}
                 }
                 off += 8;
             }
         }
+        if old_layout && elf.sections.contains_key(".go.buildinfo") {
+            return Err(GoError::Pclntab(UNSUPPORTED_GO12.to_string()));
+        }
         Ok(None)
     }
 
-    /// Parses a header at file offset `off`, validating everything it points to.
+    /// Parses a header at file offset `off`, validating everything it points to; None when
+    /// anything does not fit (see [`Pclntab::parse_header`] for the reason).
     pub fn parse_at(shared: Bytes, off: usize, header_addr: u64) -> Option<Pclntab> {
+        Pclntab::parse_header(shared, off, header_addr).ok()
+    }
+
+    /// Parses a header at file offset `off`: the magic, pad, quantum and pointer size, table
+    /// offsets that are in order and inside the file, and a sample of functab entries that
+    /// are sorted and point at `_func` records whose entry agrees with the functab.
+    pub fn parse_header(
+        shared: Bytes,
+        off: usize,
+        header_addr: u64,
+    ) -> Result<Pclntab, &'static str> {
         let data: &[u8] = (*shared).as_ref();
-        let magic = u32_at(data, off)?;
+        let magic = u32_at(data, off).ok_or("header lies outside the file")?;
         let version = match magic {
-            0xffff_fffa => PclntabVersion::Go116,
-            0xffff_fff0 => PclntabVersion::Go118,
-            0xffff_fff1 => PclntabVersion::Go120,
-            _ => return None,
+            MAGIC_GO116 => PclntabVersion::Go116,
+            MAGIC_GO118 => PclntabVersion::Go118,
+            MAGIC_GO120 => PclntabVersion::Go120,
+            MAGIC_GO12 => return Err(UNSUPPORTED_GO12),
+            _ => return Err("unknown magic"),
         };
-        let h = data.get(off..)?;
+        let h = data.get(off..).ok_or("header lies outside the file")?;
         // The whole header (72 bytes from 1.18; 64 before, but tables always follow).
-        if h.len() < 72 || h[4..6] != [0, 0] {
-            return None;
+        if h.len() < 72 {
+            return Err("header truncated");
+        }
+        if h[4..6] != [0, 0] {
+            return Err("header pad bytes are not zero");
         }
         let quantum = h[6] as u64;
-        if !(quantum == 1 || quantum == 4) || h[7] != 8 {
-            return None; // 64-bit only
+        if !(quantum == 1 || quantum == 4) {
+            return Err("instruction quantum is neither 1 nor 4");
         }
-        let word = |i: usize| u64_at(h, 8 + 8 * i).map(|v| v as usize);
-        let nfunc = word(0)?;
+        match h[7] {
+            8 => {}
+            4 => return Err("32-bit pclntab (pointer size 4) is not supported"),
+            _ => return Err("pointer size is neither 4 nor 8"),
+        }
+        let word = |i: usize| u64_at(h, 8 + 8 * i).and_then(|v| usize::try_from(v).ok());
+        let nfunc = word(0).ok_or("header truncated")?;
         let (text_start, rest) = match version {
             PclntabVersion::Go116 => (0, 1),
-            _ => (u64_at(h, 24)?, 2),
+            _ => (u64_at(h, 24).ok_or("header truncated")?, 2),
         };
-        let funcnametab = off.checked_add(word(rest + 1)?)?;
-        let cutab = off.checked_add(word(rest + 2)?)?;
-        let filetab = off.checked_add(word(rest + 3)?)?;
-        let pctab = off.checked_add(word(rest + 4)?)?;
-        let pclntable = off.checked_add(word(rest + 5)?)?;
-        if nfunc == 0 || nfunc > 10_000_000 {
-            return None;
-        }
-        for o in [funcnametab, cutab, filetab, pctab, pclntable] {
-            if o >= data.len() {
-                return None;
+        let header_len = 8 + 8 * (rest + 6);
+        let mut tables = [0usize; 5];
+        let mut prev = off + header_len;
+        for (i, t) in tables.iter_mut().enumerate() {
+            let o = word(rest + 1 + i)
+                .and_then(|w| off.checked_add(w))
+                .ok_or("table offset overflows")?;
+            if o < prev || o >= data.len() {
+                return Err("table offsets are out of order or outside the file");
             }
+            prev = o;
+            *t = o;
+        }
+        let [funcnametab, cutab, filetab, pctab, pclntable] = tables;
+        if nfunc == 0 || nfunc > MAX_FUNCS {
+            return Err("implausible function count");
         }
         let entry_size = if version == PclntabVersion::Go116 {
             16
         } else {
             8
         };
-        if pclntable.checked_add((nfunc + 1).checked_mul(entry_size)?)? > data.len() {
-            return None;
+        let ftab_end = (nfunc + 1)
+            .checked_mul(entry_size)
+            .and_then(|n| pclntable.checked_add(n))
+            .ok_or("functab overflows")?;
+        if ftab_end > data.len() {
+            return Err("functab runs past the end of the file");
         }
-        let len = data.len();
-        let mut t = Pclntab {
+        let t = Pclntab {
             data: shared.clone(),
             version,
             header_addr,
             quantum,
             nfunc,
-            text_start,
+            // 1.16–1.17 functab entries hold absolute pcs: no base to add.
+            text_start: if version == PclntabVersion::Go116 {
+                0
+            } else {
+                text_start
+            },
             funcnametab,
             cutab,
             filetab,
@@ -204,35 +267,45 @@ impl Pclntab {
             pclntable,
             gofunc: None,
         };
-        if version == PclntabVersion::Go116 {
-            // 1.16 functab entries hold absolute pcs; text starts at the first function.
-            t.text_start = 0;
-        }
-        // The functab must be sorted and each entry's _func must lie inside the file.
-        let mut prev = 0u64;
-        for i in [0, nfunc / 2, nfunc.saturating_sub(1), nfunc] {
-            let (e, f) = t.ftab(i)?;
-            if e < prev || (i < nfunc && t.pclntable.checked_add(f)? >= len) {
-                return None;
+        // A sample of the functab, evenly spread, plus both ends: sorted, and each entry's
+        // _func lies after the functab, inside the file, and names the same entry pc.
+        let samples = 16.min(nfunc);
+        let mut prev_entry = 0u64;
+        for k in 0..=samples {
+            let i = if k == samples {
+                nfunc
+            } else {
+                k * (nfunc - 1) / samples.saturating_sub(1).max(1)
+            };
+            let (entry, _) = t.ftab(i).ok_or("functab truncated")?;
+            if entry < prev_entry {
+                return Err("functab is not sorted");
             }
-            prev = e;
+            prev_entry = entry;
+            if i == nfunc {
+                break;
+            }
+            let f = t.func(i).ok_or("a functab entry points outside the file")?;
+            if f.off < ftab_end || f.recorded_entry() != Some(entry) {
+                return Err("a _func record disagrees with its functab entry");
+            }
         }
-        Some(t)
+        Ok(t)
     }
 
     /// Entry i of the functab: (entry pc, offset of the _func from pclntable).
     fn ftab(&self, i: usize) -> Option<(u64, usize)> {
         match self.version {
             PclntabVersion::Go116 => {
-                let at = self.pclntable + i * 16;
+                let at = self.pclntable.checked_add(i.checked_mul(16)?)?;
                 Some((
                     u64_at(self.bytes(), at)?,
-                    u64_at(self.bytes(), at + 8)? as usize,
+                    usize::try_from(u64_at(self.bytes(), at + 8)?).ok()?,
                 ))
             }
             _ => {
-                let at = self.pclntable + i * 8;
-                let e = u32_at(self.bytes(), at)? as u64 + self.text_start;
+                let at = self.pclntable.checked_add(i.checked_mul(8)?)?;
+                let e = (u32_at(self.bytes(), at)? as u64).checked_add(self.text_start)?;
                 Some((e, u32_at(self.bytes(), at + 4)? as usize))
             }
         }
@@ -270,14 +343,19 @@ impl Pclntab {
                 hi = mid;
             }
         }
-        self.func(lo)
+        // A corrupt (unsorted) functab can lead the search astray: never answer with a
+        // function that does not hold pc.
+        self.func(lo).filter(|f| f.entry <= pc && pc < f.end)
     }
 
     fn func(&self, i: usize) -> Option<Func<'_>> {
         let (entry, foff) = self.ftab(i)?;
         let (end, _) = self.ftab(i + 1)?;
+        if end < entry {
+            return None; // a functab out of order: callers may rely on entry <= end
+        }
         let off = self.pclntable.checked_add(foff)?;
-        self.bytes().get(off..off + 48)?;
+        self.bytes().get(off..off.checked_add(FUNC_MIN_SIZE)?)?;
         Some(Func {
             tab: self,
             off,
@@ -399,15 +477,29 @@ impl<'a> Func<'a> {
     }
 
     fn field(&self, off: usize) -> u32 {
-        u32_at(self.tab.bytes(), self.off + off).unwrap_or(0)
+        u32_at(self.tab.bytes(), self.off.saturating_add(off)).unwrap_or(0)
     }
 
     fn byte(&self, off: usize) -> u8 {
-        self.tab.bytes().get(self.off + off).copied().unwrap_or(0)
+        self.tab
+            .bytes()
+            .get(self.off.saturating_add(off))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn entry(&self) -> u64 {
         self.entry
+    }
+
+    /// The entry pc the `_func` record itself holds (absolute before 1.18, an offset from
+    /// textStart after): it must agree with the functab.
+    fn recorded_entry(&self) -> Option<u64> {
+        let b = self.tab.bytes();
+        match self.tab.version {
+            PclntabVersion::Go116 => u64_at(b, self.off),
+            _ => (u32_at(b, self.off)? as u64).checked_add(self.tab.text_start),
+        }
     }
 
     pub fn end(&self) -> u64 {

@@ -175,6 +175,9 @@ pub struct UnixSocket {
     pub state: String,
     /// Inode of the socket at the other end, when the kernel told (sock_diag).
     pub peer_inode: Option<u64>,
+    /// Bytes waiting to be read (pending connections for a listener), from sock_diag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recv_queue: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

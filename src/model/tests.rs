@@ -78,6 +78,7 @@ fn rich_snapshot() -> Snapshot {
                 socket_type: "stream".into(),
                 state: "connected".into(),
                 peer_inode: Some(79),
+                recv_queue: Some(0),
             })),
         },
         FdKind::Memfd {

@@ -11,6 +11,7 @@ use super::freeze::{FrozenTree, SeizeError, ThreadState};
 use super::gocopy::{GoCopyPlan, copy_go};
 use super::procfs::{self, ProcError};
 use super::ptrace;
+use super::sockdiag::UnixTables;
 use crate::binary::{BinaryCache, LiveOpener};
 use crate::goruntime::target::{self, GoTarget};
 use crate::memory::MemoryImage;
@@ -149,9 +150,10 @@ pub fn capture(
     }
 
     if !opts.stop {
+        let mut unix = UnixTables::default();
         for p in procs.values_mut() {
             read_fds_into(p, &mut snapshot);
-            procfs::fill_socket_info(p.pid, &mut p.fds);
+            procfs::fill_socket_info(p.pid, &mut p.fds, &mut unix);
         }
         snapshot.processes = procs.into_values().collect();
         return Ok(LiveCapture {
@@ -332,8 +334,9 @@ pub fn capture(
     }
 
     // After the resume: what the network namespace's socket tables say about socket fds.
+    let mut unix = UnixTables::default();
     for (pid, p) in procs.iter_mut() {
-        procfs::fill_socket_info(*pid, &mut p.fds);
+        procfs::fill_socket_info(*pid, &mut p.fds, &mut unix);
     }
     let root_refusal = refused.get(&root).cloned();
     snapshot.processes = procs.into_values().collect();

@@ -6,5 +6,6 @@ pub mod freeze;
 pub mod gocopy;
 pub mod procfs;
 pub mod ptrace;
+pub mod sockdiag;
 
 pub use capture::{CaptureError, CaptureOptions, LiveCapture, capture};

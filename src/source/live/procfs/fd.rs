@@ -4,6 +4,7 @@
 
 use super::{ProcError, read_text};
 use crate::model::{EpollTarget, Fd, FdKind, InotifyWatch, SocketInfo, UnixSocket};
+use crate::source::live::sockdiag::UnixTables;
 use std::collections::HashMap;
 use std::os::unix::fs::FileTypeExt;
 
@@ -136,6 +137,7 @@ impl SocketTables {
                         socket_type: socket_type.into(),
                         state,
                         peer_inode: None,
+                        recv_queue: None,
                     }),
                 );
             }
@@ -225,13 +227,24 @@ pub fn read_fds(pid: i32) -> (Vec<Fd>, Vec<String>) {
 
 /// Adds what the socket tables of `pid`'s network namespace say about its socket fds
 /// (unix path, type and state; tcp/udp addresses and state), each table read once.
-pub fn fill_socket_info(pid: i32, fds: &mut [Fd]) {
+/// Unix sockets take their type, state, name and peer from sock_diag where it answers
+/// (`unix`, one dump per network namespace), else from /proc/net/unix (no peers).
+pub fn fill_socket_info(pid: i32, fds: &mut [Fd], unix: &mut UnixTables) {
     let mut tables = SocketTables::default();
     for fd in fds.iter_mut() {
         if let FdKind::Socket { inode, info } = &mut fd.kind
             && info.is_none()
         {
-            *info = tables.get(pid, *inode);
+            *info = match unix.get(pid, *inode) {
+                Some(d) => Some(SocketInfo::Unix(UnixSocket {
+                    path: d.name.clone(),
+                    socket_type: d.type_name().into(),
+                    state: d.state_name().into(),
+                    peer_inode: d.peer_inode,
+                    recv_queue: d.recv_queue,
+                })),
+                None => tables.get(pid, *inode),
+            };
         }
     }
 }

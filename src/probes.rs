@@ -43,6 +43,12 @@ pub const PROBES: &[Probe] = &[
         source: include_str!("../probes/native/vfork_wait.c"),
         cflags: &["-O1", "-g"],
     },
+    Probe {
+        name: "pipe_waits",
+        about: "orphan-pipe-wait and wait-cycle: reads that wait on a pipe or socket only the waiter (or a waiting peer) holds",
+        source: include_str!("../probes/native/pipe_waits.c"),
+        cflags: &["-O1", "-g"],
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -79,3 +79,111 @@ fn the_catalog_is_printed() {
             .any(|s| s["id"] == "clone-fork-mix" && s["probe"] == "clone_fork")
     );
 }
+
+/// Starts the pipe_waits probe in `mode`; returns it with the parent's and child's pids once
+/// both sit in read(2).
+fn start_pipe_waits(mode: &str) -> (Running, i32, i32) {
+    let mut cmd = Command::new(probe("pipe_waits"));
+    cmd.arg(mode);
+    let r = Running::start(cmd);
+    let ready = r.wait_line("ready ", Duration::from_secs(10));
+    let pids: Vec<i32> = ready
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let in_read = |pid: i32| {
+        wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+                .is_ok_and(|s| s.starts_with("0 "))
+        })
+    };
+    assert!(in_read(pids[0]), "the parent reads");
+    if mode != "orphan" && mode != "fixed" {
+        assert!(in_read(pids[1]), "the child reads");
+    }
+    (r, pids[0], pids[1])
+}
+
+#[test]
+fn orphan_pipe_wait_names_the_reader_and_the_forgotten_write_end() {
+    let (r, parent, _) = start_pipe_waits("orphan");
+    let (d, out) = diagnose_json(parent, &[]);
+    kill_descendants(parent);
+    drop(r);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(d.findings.len(), 1, "{:#?}", d.findings);
+    let f = &d.findings[0];
+    assert_eq!(f.id, "orphan-pipe-wait");
+    assert_eq!(f.confidence, wedge::model::Confidence::Certain);
+    assert_eq!(
+        (f.evidence[0].pid, f.evidence[0].tid),
+        (Some(parent), Some(parent))
+    );
+    let p = d.snapshot.process(parent).unwrap();
+    let read_fd = f.evidence[0].fd.unwrap();
+    let write_fd = f.evidence[1].fd.unwrap();
+    let inode = |fd: i32| match p.fd(fd).unwrap().kind {
+        wedge::model::FdKind::Pipe { inode } => inode,
+        ref k => panic!("fd {fd} is {k:?}"),
+    };
+    assert_eq!(inode(read_fd), inode(write_fd), "both ends of one pipe");
+    assert_ne!(read_fd, write_fd);
+}
+
+#[test]
+fn a_reader_whose_writer_sleeps_is_not_stuck() {
+    let (r, parent, child) = start_pipe_waits("fixed");
+    let (d, out) = diagnose_json(parent, &[]);
+    kill_descendants(parent);
+    drop(r);
+    assert_eq!(out.status.code(), Some(0), "{:#?}", d.findings);
+    assert_eq!(d.snapshot.processes.len(), 2);
+    assert!(d.snapshot.process(child).is_some());
+}
+
+fn assert_cycle(mode: &str) -> wedge::model::Diagnosis {
+    let (r, parent, child) = start_pipe_waits(mode);
+    let (d, out) = diagnose_json(parent, &[]);
+    kill_descendants(parent);
+    drop(r);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(d.findings.len(), 1, "{:#?}", d.findings);
+    let f = &d.findings[0];
+    assert_eq!(f.id, "wait-cycle");
+    assert_eq!(f.confidence, wedge::model::Confidence::Certain);
+    let mut who: Vec<(Option<i32>, Option<i32>)> =
+        f.evidence.iter().map(|e| (e.pid, e.tid)).collect();
+    who.sort();
+    let mut want = vec![(Some(parent), Some(parent)), (Some(child), Some(child))];
+    want.sort();
+    assert_eq!(who, want);
+    assert!(f.evidence.iter().all(|e| e.fd.is_some()));
+    d
+}
+
+#[test]
+fn wait_cycle_over_two_pipes() {
+    assert_cycle("cycle");
+}
+
+#[test]
+fn wait_cycle_over_a_socketpair_uses_the_peers_sock_diag_reports() {
+    let d = assert_cycle("cycle-sock");
+    let peers: Vec<(u64, Option<u64>)> = d
+        .snapshot
+        .processes
+        .iter()
+        .flat_map(|p| p.fds.iter())
+        .filter_map(|f| match &f.kind {
+            wedge::model::FdKind::Socket {
+                inode,
+                info: Some(wedge::model::SocketInfo::Unix(u)),
+            } => Some((*inode, u.peer_inode)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(peers.len(), 2, "{peers:?}");
+    assert_eq!(peers[0].1, Some(peers[1].0));
+    assert_eq!(peers[1].1, Some(peers[0].0));
+}

@@ -5,10 +5,12 @@
 pub mod fifo;
 pub mod futex;
 pub mod pipes;
+pub mod waitgraph;
 
 pub use fifo::{FifoOpenWait, fifo_open_waits};
 pub use futex::{FutexWait, futex_waits};
 pub use pipes::{PipeVerdict, PipeWait, pipe_waits};
+pub use waitgraph::{Wait, WaitGraph, Waker, wait_graph};
 
 use crate::model::Snapshot;
 
@@ -18,13 +20,18 @@ pub struct Facts {
     pub futex_waits: Vec<FutexWait>,
     pub pipe_waits: Vec<PipeWait>,
     pub fifo_open_waits: Vec<FifoOpenWait>,
+    pub wait_graph: WaitGraph,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
+    let futex_waits = futex_waits(s);
+    let pipe_waits = pipe_waits(s);
+    let wait_graph = wait_graph(s, &pipe_waits, &futex_waits);
     Facts {
-        futex_waits: futex_waits(s),
-        pipe_waits: pipe_waits(s),
+        futex_waits,
+        pipe_waits,
         fifo_open_waits: fifo_open_waits(s),
+        wait_graph,
     }
 }
 

@@ -1,7 +1,8 @@
-//! Pipe waits: for a thread blocked reading or writing a pipe, which captured processes
-//! hold the other end.
+//! Pipe and unix-socket waits: for a thread blocked reading or writing a pipe or a connected
+//! unix socket, which captured processes hold the other end (for a socket: the peer inode
+//! sock_diag reported).
 
-use crate::model::{FdKind, Snapshot};
+use crate::model::{FdKind, Snapshot, SocketInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PipeVerdict {
@@ -20,6 +21,8 @@ pub struct PipeWait {
     pub tid: i32,
     pub fd: i32,
     pub inode: u64,
+    /// A connected unix socket rather than a pipe.
+    pub socket: bool,
     /// True when blocked reading (waiting for a writer), false when writing.
     pub reading: bool,
     /// (pid, fd) of every captured fd on the other end.
@@ -32,28 +35,45 @@ fn access(flags: Option<u32>) -> u32 {
     flags.unwrap_or(2) & 3
 }
 
+/// The channel a thread waits on through fd `fd`: (inode of this end, inode of the other
+/// end's object, socket?). A pipe's two ends share one inode; a socket's peer has its own.
+fn channel(kind: &FdKind) -> Option<(u64, u64, bool)> {
+    match kind {
+        FdKind::Pipe { inode } => Some((*inode, *inode, false)),
+        FdKind::Socket {
+            inode,
+            info: Some(SocketInfo::Unix(u)),
+        } => Some((*inode, u.peer_inode?, true)),
+        _ => None,
+    }
+}
+
 pub fn pipe_waits(s: &Snapshot) -> Vec<PipeWait> {
     let mut out = Vec::new();
     for p in &s.processes {
         for t in &p.threads {
             let Some(sys) = &t.syscall else { continue };
             let reading = match sys.name.as_deref() {
-                Some("read" | "readv" | "pread64") => true,
-                Some("write" | "writev" | "pwrite64") => false,
+                Some("read" | "readv" | "pread64" | "recvfrom" | "recvmsg" | "recvmmsg") => true,
+                Some("write" | "writev" | "pwrite64" | "sendto" | "sendmsg" | "sendmmsg") => false,
                 _ => continue,
             };
             let fd = *sys.args.first().unwrap_or(&u64::MAX) as i32;
             let Some(f) = p.fd(fd) else { continue };
-            let FdKind::Pipe { inode } = f.kind else {
+            let Some((inode, other, socket)) = channel(&f.kind) else {
                 continue;
             };
-            // The other end: a writer for a reader (write or read-write access), and the
-            // reverse.
-            let wants = |acc: u32| if reading { acc != 0 } else { acc != 1 };
+            // The other end: for a pipe, a writer for a reader (write or read-write
+            // access) and the reverse; for a socket, whoever holds the peer.
+            let wants = |acc: u32| socket || if reading { acc != 0 } else { acc != 1 };
             let mut other_end = Vec::new();
             for q in &s.processes {
                 for g in &q.fds {
-                    let same = matches!(g.kind, FdKind::Pipe { inode: i } if i == inode);
+                    let same = match (&g.kind, socket) {
+                        (FdKind::Pipe { inode: i }, false) => *i == other,
+                        (FdKind::Socket { inode: i, .. }, true) => *i == other,
+                        _ => false,
+                    };
                     if same && !(q.pid == p.pid && g.fd == fd) && wants(access(g.flags)) {
                         other_end.push((q.pid, g.fd));
                     }
@@ -71,6 +91,7 @@ pub fn pipe_waits(s: &Snapshot) -> Vec<PipeWait> {
                 tid: t.tid,
                 fd,
                 inode,
+                socket,
                 reading,
                 other_end,
                 verdict,

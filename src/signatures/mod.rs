@@ -3,7 +3,9 @@
 
 mod clone_fork_mix;
 mod lock_never_released;
+mod orphan_pipe_wait;
 mod runc_init_exec_fifo;
+mod wait_cycle;
 
 use crate::facts::{self, Facts};
 use crate::model::{Finding, Snapshot};
@@ -32,6 +34,8 @@ pub fn catalog() -> &'static [Signature] {
         clone_fork_mix::SIGNATURE,
         runc_init_exec_fifo::SIGNATURE,
         lock_never_released::SIGNATURE,
+        orphan_pipe_wait::SIGNATURE,
+        wait_cycle::SIGNATURE,
     ]
 }
 
@@ -186,5 +190,47 @@ mod tests {
         }
         let ids: Vec<String> = run(&s).into_iter().map(|f| f.id).collect();
         assert_eq!(ids, vec!["lock-never-released"]);
+    }
+
+    #[test]
+    fn orphan_pipe_wait_on_a_recorded_capture() {
+        let s = facts::sample("pipe_waits_orphan");
+        let f = run(&s);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].id, "orphan-pipe-wait");
+        assert_eq!(f[0].confidence, crate::model::Confidence::Certain);
+        assert_eq!(
+            f[0].evidence
+                .iter()
+                .filter_map(|e| e.fd)
+                .collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        // With the write end closed, the read would end at EOF: nothing to report.
+        let mut closed = s.clone();
+        closed.processes[0].fds.retain(|f| f.fd != 4);
+        assert!(run(&closed).is_empty());
+    }
+
+    #[test]
+    fn wait_cycle_on_a_recorded_socketpair_and_not_without_the_peer() {
+        let s = facts::sample("pipe_waits_cycle_sock");
+        let f = run(&s);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].id, "wait-cycle");
+        assert_eq!(f[0].evidence.len(), 2);
+        assert!(f[0].evidence[0].text.contains("unix socket"));
+        // A third process sleeping with a copy of the parent's end could still write to the
+        // child: the circle is open.
+        let mut open = s.clone();
+        let mut helper = open.processes[0].clone();
+        helper.pid = 999_999;
+        helper.ppid = open.processes[0].pid;
+        for t in helper.threads.iter_mut() {
+            t.tid = 999_999;
+            t.syscall = None;
+        }
+        open.processes.push(helper);
+        assert!(run(&open).is_empty(), "{:#?}", run(&open));
     }
 }

@@ -49,6 +49,12 @@ pub const PROBES: &[Probe] = &[
         source: include_str!("../probes/native/pipe_waits.c"),
         cflags: &["-O1", "-g"],
     },
+    Probe {
+        name: "idle_server",
+        about: "no-false-positive check: a multi-threaded server with nothing to do (accept, epoll_wait, condition variables, join)",
+        source: include_str!("../probes/native/idle_server.c"),
+        cflags: &["-O1", "-g", "-pthread"],
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -15,29 +15,35 @@ struct Container {
     _dir: tempfile::TempDir,
 }
 
+/// A bundle (busybox rootfs, `sleep 1000`) and a private state directory under `dir`;
+/// returns (bundle, root).
+fn bundle(dir: &Path) -> (PathBuf, PathBuf) {
+    let bundle = dir.join("bundle");
+    let bin = bundle.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
+    for tool in ["sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
+    }
+    let ok = Command::new("runc")
+        .arg("spec")
+        .current_dir(&bundle)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let cfg = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    spec["process"]["terminal"] = serde_json::json!(false);
+    spec["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    std::fs::write(&cfg, serde_json::to_string(&spec).unwrap()).unwrap();
+    (bundle, dir.join("state"))
+}
+
 impl Container {
     fn create() -> Container {
         let dir = tempfile::tempdir().unwrap();
-        let bundle = dir.path().join("bundle");
-        let bin = bundle.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
-        for tool in ["sh", "sleep"] {
-            std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
-        }
-        let ok = Command::new("runc")
-            .arg("spec")
-            .current_dir(&bundle)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let cfg = bundle.join("config.json");
-        let mut spec: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-        spec["process"]["terminal"] = serde_json::json!(false);
-        spec["process"]["args"] = serde_json::json!(["sleep", "1000"]);
-        std::fs::write(&cfg, serde_json::to_string(&spec).unwrap()).unwrap();
-        let root = dir.path().join("state");
+        let (bundle, root) = bundle(dir.path());
         let id = format!("wedge-test-{}", std::process::id());
         // runc init inherits runc's stdio and outlives it: a pipe would never reach EOF,
         // so errors go to a file.
@@ -178,4 +184,59 @@ fn runc_init_waiting_for_start_is_named_and_shows_the_exec_fifo() {
     let text = String::from_utf8_lossy(&wedge(&["diagnose", &pid.to_string()]).stdout).into_owned();
     assert!(text.contains("exec.fifo (fifo)"), "{text}");
     assert!(!any_stopped(pid));
+}
+
+/// `runc run` in the foreground stays as the container's parent, forwarding signals and
+/// waiting for it: a healthy Go process with every thread parked, and a busybox `sleep`
+/// below it. Nothing to report.
+#[test]
+fn runc_run_supervising_its_container_reports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, root) = bundle(dir.path());
+    let id = format!("wedge-run-{}", std::process::id());
+    let log = dir.path().join("run.err");
+    let mut cmd = Command::new("runc");
+    cmd.arg("--root")
+        .arg(&root)
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let r = Running::start(cmd);
+    let started = wait_until(std::time::Duration::from_secs(20), || {
+        wedge::source::live::procfs::descendants(r.pid)
+            .iter()
+            .any(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            })
+    });
+    assert!(
+        started,
+        "runc run: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (d, out) = diagnose_json(r.pid, &[]);
+    let _ = Command::new("runc")
+        .arg("--root")
+        .arg(&root)
+        .args(["delete", "--force", &id])
+        .status();
+    drop(r);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:#?}\n{}",
+        d.findings,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let comms: Vec<&str> = d
+        .snapshot
+        .processes
+        .iter()
+        .map(|p| p.comm.as_str())
+        .collect();
+    assert_eq!(comms, vec!["runc", "sleep"]);
 }

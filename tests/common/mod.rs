@@ -98,6 +98,9 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // Its descendants first (by pid, deepest first): a failed assertion must not leave
+        // a grandchild holding the test harness's pipes.
+        kill_descendants(self.pid);
         self.signal(libc::SIGKILL);
         let _ = self.child.wait();
     }

@@ -1,0 +1,3 @@
+module wedge.test/httpbusy
+
+go 1.19

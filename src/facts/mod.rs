@@ -4,11 +4,17 @@
 
 pub mod fifo;
 pub mod futex;
+pub mod memory;
 pub mod pipes;
+pub mod sockets;
 
 pub use fifo::{FifoOpenWait, fifo_open_waits};
 pub use futex::{FutexWait, futex_waits};
+pub use memory::{
+    MemfdExe, MemfdPrivateWrite, SharedBacking, memfd_exes, memfd_private_writes, shared_backings,
+};
 pub use pipes::{PipeVerdict, PipeWait, pipe_waits};
+pub use sockets::{SamePair, SocketWait, socket_waits};
 
 use crate::model::Snapshot;
 
@@ -18,6 +24,10 @@ pub struct Facts {
     pub futex_waits: Vec<FutexWait>,
     pub pipe_waits: Vec<PipeWait>,
     pub fifo_open_waits: Vec<FifoOpenWait>,
+    pub socket_waits: Vec<SocketWait>,
+    pub memfd_exes: Vec<MemfdExe>,
+    pub memfd_private_writes: Vec<MemfdPrivateWrite>,
+    pub shared_backings: Vec<SharedBacking>,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
@@ -25,6 +35,10 @@ pub fn derive(s: &Snapshot) -> Facts {
         futex_waits: futex_waits(s),
         pipe_waits: pipe_waits(s),
         fifo_open_waits: fifo_open_waits(s),
+        socket_waits: socket_waits(s),
+        memfd_exes: memfd_exes(s),
+        memfd_private_writes: memfd_private_writes(s),
+        shared_backings: shared_backings(s),
     }
 }
 

@@ -179,10 +179,12 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
                     .join(", "),
                 a.pid,
                 b.pid,
-                if no_mw.is_empty() {
-                    ""
-                } else {
+                if !no_mw.is_empty() {
                     " VmFlags confirm it: the writable private memfd mapping lacks mw."
+                } else if version.is_some_and(|v| v >= (5, 5)) {
+                    " On a kernel with the fix the stages' memory must have been shared some other way (wedge's memfd_stage probe in shared mode emulates the bug so); run the host copy-on-write check to confirm."
+                } else {
+                    ""
                 }
             );
         } else {
@@ -269,6 +271,10 @@ mod tests {
         }
         assert!(f.explanation.contains("6.18"), "{}", f.explanation);
         assert!(f.explanation.contains("consecutive inodes"));
+        assert!(
+            f.explanation.contains("shared some other way"),
+            "a hang on a fixed kernel says so"
+        );
         assert_eq!(f.fixed_in.as_deref(), Some("runc 1.2.6"));
     }
 

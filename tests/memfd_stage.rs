@@ -120,6 +120,13 @@ fn the_emulated_kernel_bug_hangs_both_stages_and_is_certain() {
             "the rw-p memfd mapping of {pid}"
         );
     }
+    // sock_diag names each socket as the other's peer: one socketpair, proven.
+    assert!(
+        f.explanation
+            .contains("both wait receiving on the two ends of one socketpair"),
+        "{}",
+        f.explanation
+    );
     // The probe's log shows the shared current_stage: stage-0's pid with stage-1's number.
     let text = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_file(&log);

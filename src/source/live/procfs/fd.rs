@@ -121,6 +121,15 @@ impl SocketTables {
             return;
         };
         if let Ok(unix) = proc.unix() {
+            // Peers come from sock_diag, which answers for wedge's own network namespace.
+            let same_netns = std::fs::read_link(format!("/proc/{pid}/ns/net"))
+                .ok()
+                .is_some_and(|ns| std::fs::read_link("/proc/self/ns/net").ok() == Some(ns));
+            let peers = if same_netns {
+                super::unix_diag::unix_peers().unwrap_or_default()
+            } else {
+                Default::default()
+            };
             for u in unix {
                 let socket_type = match u.socket_type as i32 {
                     libc::SOCK_STREAM => "stream",
@@ -135,7 +144,7 @@ impl SocketTables {
                         path: u.path.map(|p| p.to_string_lossy().into_owned()),
                         socket_type: socket_type.into(),
                         state,
-                        peer_inode: None,
+                        peer_inode: peers.get(&u.inode).copied(),
                     }),
                 );
             }

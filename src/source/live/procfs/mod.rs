@@ -9,6 +9,7 @@ mod fd;
 mod maps;
 mod process;
 mod thread;
+mod unix_diag;
 
 pub use fd::{FdInfo, fill_socket_info, parse_fdinfo, read_fds};
 pub use maps::read_mappings;

@@ -13,8 +13,9 @@
  *
  *   buggy:  seals include F_SEAL_FUTURE_WRITE, as runc 1.2.0 - 1.2.5 did. On kernels before
  *           5.5 (no commit 05d351102dbe) such a memfd's private mappings lose copy-on-write
- *           across fork: both stages share `current_stage` and `syncfd`, and the start hangs
- *           or fails with EBADF. On a fixed kernel it completes.
+ *           across fork: both stages share `current_stage` and `syncfd`. runc then hangs or
+ *           fails with EBADF depending on timing; with the interleaving pinned below this
+ *           probe hangs like `shared`. On a fixed kernel it completes.
  *   fixed:  seals as runc 1.2.6: F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE.
  *   shared: EMULATES THE KERNEL BUG on any kernel. Seals as buggy, and in addition the two
  *           globals are moved into a MAP_SHARED anonymous page mapped before the fork, so the

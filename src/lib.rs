@@ -8,6 +8,7 @@ pub mod analyze;
 pub mod binary;
 pub mod facts;
 pub mod goruntime;
+pub mod hostcheck;
 pub mod memory;
 pub mod model;
 pub mod probes;

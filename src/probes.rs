@@ -55,6 +55,12 @@ pub const PROBES: &[Probe] = &[
         source: include_str!("../probes/native/idle_server.c"),
         cflags: &["-O1", "-g", "-pthread"],
     },
+    Probe {
+        name: "memfd_stage",
+        about: "memfd-shared-stage: nsexec-like stage-0/stage-1 start from a sealed memfd copy of itself (buggy|fixed|shared [hold]; shared emulates the pre-5.5 kernel bug)",
+        source: include_str!("../probes/memfd_stage/memfd_stage.c"),
+        cflags: &["-O1", "-g"],
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -4,12 +4,18 @@
 
 pub mod fifo;
 pub mod futex;
+pub mod memory;
 pub mod pipes;
+pub mod sockets;
 pub mod waitgraph;
 
 pub use fifo::{FifoOpenWait, fifo_open_waits};
 pub use futex::{FutexWait, futex_waits};
+pub use memory::{
+    MemfdExe, MemfdPrivateWrite, SharedBacking, memfd_exes, memfd_private_writes, shared_backings,
+};
 pub use pipes::{PipeVerdict, PipeWait, pipe_waits};
+pub use sockets::{SamePair, SocketWait, socket_waits};
 pub use waitgraph::{Wait, WaitGraph, Waker, wait_graph};
 
 use crate::model::Snapshot;
@@ -21,6 +27,10 @@ pub struct Facts {
     pub pipe_waits: Vec<PipeWait>,
     pub fifo_open_waits: Vec<FifoOpenWait>,
     pub wait_graph: WaitGraph,
+    pub socket_waits: Vec<SocketWait>,
+    pub memfd_exes: Vec<MemfdExe>,
+    pub memfd_private_writes: Vec<MemfdPrivateWrite>,
+    pub shared_backings: Vec<SharedBacking>,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
@@ -32,6 +42,10 @@ pub fn derive(s: &Snapshot) -> Facts {
         pipe_waits,
         fifo_open_waits: fifo_open_waits(s),
         wait_graph,
+        socket_waits: socket_waits(s),
+        memfd_exes: memfd_exes(s),
+        memfd_private_writes: memfd_private_writes(s),
+        shared_backings: shared_backings(s),
     }
 }
 

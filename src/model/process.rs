@@ -79,6 +79,9 @@ pub struct Exe {
     pub deleted: bool,
     /// Set when the executable is a memfd: the name given to memfd_create.
     pub memfd: Option<String>,
+    /// F_GET_SEALS of the executable when it is a memfd and the seals could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seals: Option<u32>,
 }
 
 /// One open file descriptor.

@@ -129,6 +129,7 @@ fn rich_snapshot() -> Snapshot {
             path: "/memfd:x (deleted)".into(),
             deleted: true,
             memfd: Some("x".into()),
+            seals: Some(0x1f),
         }),
         state: "S".into(),
         uid: [0, 0, 0, 0],

@@ -146,7 +146,10 @@ fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
         let memfd = exe
             .memfd
             .as_ref()
-            .map(|m| format!(" [memfd {m}]"))
+            .map(|m| match exe.seals {
+                Some(seals) => format!(" [memfd {m}, seals {}]", seal_names(seals)),
+                None => format!(" [memfd {m}]"),
+            })
             .unwrap_or_default();
         let _ = writeln!(out, "  exe {}{memfd}", exe.path);
     }

@@ -3,6 +3,7 @@
 
 mod clone_fork_mix;
 mod lock_never_released;
+mod memfd_shared_stage;
 mod orphan_pipe_wait;
 mod runc_init_exec_fifo;
 mod wait_cycle;
@@ -32,6 +33,7 @@ pub struct Signature {
 pub fn catalog() -> &'static [Signature] {
     &[
         clone_fork_mix::SIGNATURE,
+        memfd_shared_stage::SIGNATURE,
         runc_init_exec_fifo::SIGNATURE,
         lock_never_released::SIGNATURE,
         orphan_pipe_wait::SIGNATURE,

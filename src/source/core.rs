@@ -266,6 +266,7 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
             path: exe.clone(),
             deleted: exe.ends_with(" (deleted)"),
             memfd: None,
+            seals: None,
         });
     }
     if missing_bytes > 0 {

@@ -349,12 +349,18 @@ fn timerfd_detail(info: &FdInfo) -> Option<String> {
 /// F_GET_SEALS of a memfd, by reopening it through /proc (only ever done for memfds: other
 /// kinds of fd can block on open).
 fn memfd_seals(pid: i32, fd: i32) -> Option<u32> {
+    seals_at(&format!("/proc/{pid}/fd/{fd}"))
+}
+
+/// F_GET_SEALS of the file a /proc link (`/proc/PID/fd/N`, `/proc/PID/exe`) leads to. Call it
+/// only for memfds.
+pub(super) fn seals_at(path: &str) -> Option<u32> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(format!("/proc/{pid}/fd/{fd}"))
+        .open(path)
         .ok()?;
     // SAFETY: F_GET_SEALS takes no argument; the fd is valid while `f` lives.
     let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };

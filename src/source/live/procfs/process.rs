@@ -46,8 +46,14 @@ pub fn read_process(pid: i32) -> Result<Process, ProcError> {
 
 /// /proc/PID/exe as the kernel prints it, with what it says about deletion and memfds.
 fn exe_of(pid: i32) -> Option<Exe> {
-    let target = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-    Some(exe_from_link(&target.to_string_lossy()))
+    let link = format!("/proc/{pid}/exe");
+    let target = std::fs::read_link(&link).ok()?;
+    let mut exe = exe_from_link(&target.to_string_lossy());
+    if exe.memfd.is_some() {
+        // runc 1.2 runs from a sealed memfd: which seals it set tells its version.
+        exe.seals = super::fd::seals_at(&link);
+    }
+    Some(exe)
 }
 
 /// Classifies an exe link target: `/memfd:NAME (deleted)`, `/path (deleted)`, `/path`.
@@ -60,6 +66,7 @@ pub fn exe_from_link(path: &str) -> Exe {
         path: path.to_string(),
         deleted,
         memfd,
+        seals: None,
     }
 }
 

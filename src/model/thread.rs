@@ -195,6 +195,13 @@ pub struct Frame {
     /// Calls inlined at this pc, innermost first; `function` is then the outermost.
     #[serde(default)]
     pub inlined: Vec<InlinedFrame>,
+    /// Go on amd64 with the register ABI (Go 1.17+), goroutine frames only: the word at
+    /// this frame's call-frame address, where the caller reserves the spill slot of the
+    /// first argument (a method's receiver). It holds that argument when the function
+    /// spilled it (when it is live across a call, as in a parked function); otherwise an
+    /// older value. A candidate, never proof on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg0_slot: Option<u64>,
 }
 
 impl Frame {
@@ -212,6 +219,7 @@ impl Frame {
             file: None,
             line: None,
             inlined: Vec::new(),
+            arg0_slot: None,
         }
     }
 }

@@ -2,12 +2,16 @@
 //! live process), so analysis is a pure function that recorded snapshots can test.
 //! Signatures are built on facts; they never read /proc or memory themselves.
 
+pub mod crash;
 pub mod fifo;
 pub mod futex;
+pub mod go;
 pub mod pipes;
 
+pub use crash::{FatalFault, fatal_faults};
 pub use fifo::{FifoOpenWait, fifo_open_waits};
 pub use futex::{FutexWait, futex_waits};
+pub use go::{GoroutineFault, InFunction, SameFunction, goroutine_faults, same_function};
 pub use pipes::{PipeVerdict, PipeWait, pipe_waits};
 
 use crate::model::Snapshot;
@@ -18,6 +22,8 @@ pub struct Facts {
     pub futex_waits: Vec<FutexWait>,
     pub pipe_waits: Vec<PipeWait>,
     pub fifo_open_waits: Vec<FifoOpenWait>,
+    pub same_function: Vec<SameFunction>,
+    pub fatal_faults: Vec<FatalFault>,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
@@ -25,6 +31,8 @@ pub fn derive(s: &Snapshot) -> Facts {
         futex_waits: futex_waits(s),
         pipe_waits: pipe_waits(s),
         fifo_open_waits: fifo_open_waits(s),
+        same_function: same_function(s),
+        fatal_faults: fatal_faults(s),
     }
 }
 

@@ -10,12 +10,16 @@ use crate::model::Snapshot;
 pub const SIGBUS: i32 = 7;
 pub const SIGSEGV: i32 = 11;
 
-pub fn signal_name(signo: i32) -> &'static str {
+/// The name of a fault or abort signal (the same numbers on x86-64 and arm64).
+pub fn signal_name(signo: i32) -> String {
     match signo {
-        SIGBUS => "SIGBUS",
-        SIGSEGV => "SIGSEGV",
-        6 => "SIGABRT",
-        _ => "signal",
+        4 => "SIGILL".into(),
+        5 => "SIGTRAP".into(),
+        6 => "SIGABRT".into(),
+        SIGBUS => "SIGBUS".into(),
+        8 => "SIGFPE".into(),
+        SIGSEGV => "SIGSEGV".into(),
+        _ => format!("signal {signo}"),
     }
 }
 

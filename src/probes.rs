@@ -68,6 +68,14 @@ pub const PROBES: &[Probe] = &[
         },
     },
     Probe {
+        name: "nil_deref",
+        about: "dies of SIGSEGV at address 0x10: a field read through a NULL pointer",
+        source: ProbeSource::C {
+            source: include_str!("../probes/native/nil_deref.c"),
+            cflags: &["-O1", "-g"],
+        },
+    },
+    Probe {
         name: "reader_race",
         about: "nil-reader-race: five goroutines read one unlocked ReaderAt through SectionReaders (modes hold, crash, fixed, fixed-hold)",
         source: ProbeSource::Go {

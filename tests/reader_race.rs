@@ -1,7 +1,8 @@
 //! nil-reader-race end to end on the probes/reader_race Go probe: a live capture of workers
 //! parked inside an unlocked ReadAt, the mutex version of the same (no finding), and a core
 //! of the real crash (GOTRACEBACK=crash). Needs Go (Debian's golang-go): without it the
-//! probe does not build and these tests fail.
+//! probe does not build and these tests fail. Also the generic nil-deref-crash on the core
+//! of a C program that reads through NULL.
 
 mod common;
 
@@ -202,4 +203,38 @@ fn a_core_of_the_crash_is_the_known_bug_once() {
         "the generic finding is not repeated: {:#?}",
         d.findings
     );
+}
+
+#[test]
+fn a_native_null_read_core_is_a_nil_deref_crash() {
+    let exe = probe("nil_deref");
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = start_dumping(Command::new(&exe), dir.path());
+    let (code, _) = r.finish();
+    assert_eq!(code, None, "killed by SIGSEGV");
+    let core = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("core"))
+        })
+        .expect("a core file was written");
+    let out = wedge(&["core", core.to_str().unwrap(), "--json"]);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "findings");
+    let d: Diagnosis = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &d.snapshot.processes[0];
+    let sig = p.signal.as_ref().expect("NT_SIGINFO");
+    assert_eq!((sig.signo, sig.addr), (libc::SIGSEGV, Some(0x10)));
+    let found = of_id(&d, "nil-deref-crash");
+    assert_eq!(found.len(), 1, "{:#?}", d.findings);
+    assert_eq!(found[0].evidence[0].tid, sig.tid);
+    assert!(
+        found[0].explanation.contains("record_offset"),
+        "{}",
+        found[0].explanation
+    );
+    assert!(of_id(&d, "nil-reader-race").is_empty());
 }

@@ -165,17 +165,9 @@ fn stack(
     arch: Arch,
     scratch: &mut CfiScratch,
 ) -> (Vec<Frame>, Option<String>) {
-    // A running goroutine's stack is its thread's: take the thread's frames. Unless the
-    // thread is off the goroutine's stack (on the system or signal stack) after the
-    // goroutine switched there through systemstack, which saved its place in g.sched: a
-    // fatal panic (GOTRACEBACK=crash) dies that way. Then its own frames start at g.sched.
-    let th = thread.and_then(|t| threads.iter().find(|th| th.tid == t));
-    let on_own_stack = th.is_some_and(|th| {
-        th.frames
-            .iter()
-            .any(|f| f.sp >= g.stack_lo && f.sp < g.stack_hi)
-    });
-    if status == G_RUNNING && (on_own_stack || !switched_to_system_stack(g, modules)) {
+    // A running goroutine's stack is its thread's: take the thread's frames.
+    if status == G_RUNNING {
+        let th = thread.and_then(|t| threads.iter().find(|th| th.tid == t));
         return match th {
             Some(th) if !th.frames.is_empty() => (th.frames.clone(), th.unwind_stop.clone()),
             _ => (
@@ -240,18 +232,6 @@ fn stack(
     }
     symbolize_frames(&mut u.frames, &u.exact_pc, modules);
     (u.frames, u.stop)
-}
-
-/// True when g.sched holds the place where the goroutine called systemstack: its pc is
-/// runtime.systemstack_switch (where gosave_systemstack_switch points it) and its sp lies on
-/// the goroutine's own stack.
-fn switched_to_system_stack(g: &RawG, modules: &ModuleMap) -> bool {
-    if g.sched_pc == 0 || g.sched_sp < g.stack_lo || g.sched_sp >= g.stack_hi {
-        return false;
-    }
-    let mut f = vec![Frame::bare(g.sched_pc, g.sched_sp, FrameTrust::Pclntab)];
-    symbolize_frames(&mut f, &[false], modules);
-    f[0].function.as_deref() == Some("runtime.systemstack_switch")
 }
 
 /// Go 1.17+ on amd64 passes arguments in registers and has the caller reserve a spill slot

@@ -179,7 +179,8 @@ pub enum SymbolSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Frame {
     pub pc: u64,
-    /// Stack pointer (canonical frame address) of this frame.
+    /// Stack pointer of this frame: for every frame but the innermost, the call-frame
+    /// address (CFA) of the frame just inside it. This frame's own CFA is the next frame's sp.
     pub sp: u64,
     pub trust: FrameTrust,
     /// Path of the module (executable or library) the pc lies in.

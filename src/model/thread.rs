@@ -179,8 +179,9 @@ pub enum SymbolSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Frame {
     pub pc: u64,
-    /// Stack pointer of this frame: for every frame but the innermost, the call-frame
-    /// address (CFA) of the frame just inside it. This frame's own CFA is the next frame's sp.
+    /// Stack pointer of this frame. For a frame reached by returning from the one inside it
+    /// (not the innermost, not one restored from a signal frame) that is the call-frame
+    /// address (CFA) of the frame inside it; this frame's own CFA is the next frame's sp.
     pub sp: u64,
     pub trust: FrameTrust,
     /// Path of the module (executable or library) the pc lies in.

@@ -276,3 +276,18 @@ fn is_system(modules: &ModuleMap, startpc: u64) -> bool {
         .as_deref()
         .is_some_and(|n| n.starts_with("runtime.") && n != "runtime.main")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receiver_slots_only_with_the_amd64_register_abi() {
+        assert!(register_abi_amd64("go1.17", Arch::X86_64));
+        assert!(register_abi_amd64("go1.19.8", Arch::X86_64));
+        assert!(register_abi_amd64("go1.25rc1", Arch::X86_64));
+        assert!(!register_abi_amd64("go1.16.15", Arch::X86_64));
+        assert!(!register_abi_amd64("go1.21.0", Arch::Aarch64));
+        assert!(!register_abi_amd64("devel +abc", Arch::X86_64));
+    }
+}

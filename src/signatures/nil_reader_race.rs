@@ -348,4 +348,43 @@ mod tests {
         let f = matcher(&s, &derive(&s));
         assert_eq!(f[0].confidence, Confidence::Likely);
     }
+
+    #[test]
+    fn a_crash_in_read_at_is_certain_only_through_a_section_reader() {
+        let mut s = sample("reader_race_hold");
+        let go = s.processes[0].go.as_mut().unwrap();
+        let g = go.goroutines.iter_mut().find(|g| g.id == 6).unwrap();
+        let at = g
+            .frames
+            .iter()
+            .position(|f| f.function.as_deref().is_some_and(|n| n.ends_with(METHOD)))
+            .unwrap();
+        g.frames[at - 1].function = Some("runtime.sigpanic".into());
+        g.frames[0].function = Some("runtime.fatalpanic".into());
+        g.fault = Some(crate::model::GoFault {
+            signo: 11,
+            addr: 0x20,
+            pc: 0x1,
+        });
+        let f = matcher(&s, &derive(&s));
+        assert_eq!(
+            f.len(),
+            1,
+            "the crash only, not also the live shape: {f:#?}"
+        );
+        assert_eq!(f[0].confidence, Confidence::Certain);
+        assert_eq!(f[0].evidence[0].goroutine, Some(6));
+        // Called from something else than io.(*SectionReader).Read: Likely.
+        let go = s.processes[0].go.as_mut().unwrap();
+        let g = go.goroutines.iter_mut().find(|g| g.id == 6).unwrap();
+        g.frames[at + 1].function = Some("main.other".into());
+        let f = matcher(&s, &derive(&s));
+        assert_eq!(f[0].confidence, Confidence::Likely);
+        // A fault above the first page is no nil dereference.
+        let go = s.processes[0].go.as_mut().unwrap();
+        let g = go.goroutines.iter_mut().find(|g| g.id == 6).unwrap();
+        g.fault.as_mut().unwrap().addr = 0xc000010000;
+        let f = matcher(&s, &derive(&s));
+        assert!(f.iter().all(|f| !f.explanation.contains("died")), "{f:#?}");
+    }
 }

@@ -2,15 +2,19 @@
 //! live process), so analysis is a pure function that recorded snapshots can test.
 //! Signatures are built on facts; they never read /proc or memory themselves.
 
+pub mod crash;
 pub mod fifo;
 pub mod futex;
+pub mod go;
 pub mod memory;
 pub mod pipes;
 pub mod sockets;
 pub mod waitgraph;
 
+pub use crash::{FatalFault, fatal_faults};
 pub use fifo::{FifoOpenWait, fifo_open_waits};
 pub use futex::{FutexWait, futex_waits};
+pub use go::{GoroutineFault, InFunction, SameFunction, goroutine_faults, same_function};
 pub use memory::{
     MemfdExe, MemfdPrivateWrite, SharedBacking, memfd_exes, memfd_private_writes, shared_backings,
 };
@@ -31,6 +35,8 @@ pub struct Facts {
     pub memfd_exes: Vec<MemfdExe>,
     pub memfd_private_writes: Vec<MemfdPrivateWrite>,
     pub shared_backings: Vec<SharedBacking>,
+    pub same_function: Vec<SameFunction>,
+    pub fatal_faults: Vec<FatalFault>,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
@@ -46,6 +52,8 @@ pub fn derive(s: &Snapshot) -> Facts {
         memfd_exes: memfd_exes(s),
         memfd_private_writes: memfd_private_writes(s),
         shared_backings: shared_backings(s),
+        same_function: same_function(s),
+        fatal_faults: fatal_faults(s),
     }
 }
 

@@ -5,7 +5,7 @@ use super::goroutines::{G_RUNNING, G_SCAN, G_SYSCALL, RawG, read_allgs, status_n
 use super::target::GoTarget;
 use crate::binary::cfi::CfiScratch;
 use crate::memory::Memory;
-use crate::model::{Arch, Frame, FrameTrust, Goroutine, Registers, Thread};
+use crate::model::{Arch, Frame, FrameTrust, GoFault, Goroutine, Registers, Thread};
 use crate::unwind::{ModuleMap, UnwindOptions, native, symbolize_frames};
 use std::collections::BTreeMap;
 
@@ -88,7 +88,7 @@ pub fn goroutines(
             None
         };
         let locked = g.lockedm != 0;
-        let (frames, unwind_stop) = stack(
+        let (mut frames, unwind_stop) = stack(
             &g,
             status,
             thread,
@@ -98,6 +98,9 @@ pub fn goroutines(
             arch,
             &mut scratch,
         );
+        if register_abi_amd64(&target.version, arch) {
+            fill_arg0_slots(&mut frames, mem);
+        }
         out.push(Goroutine {
             id: g.goid as i64,
             status: status_name(g.status).to_string(),
@@ -121,6 +124,11 @@ pub fn goroutines(
             parent_id: (g.parent_goid > 0).then_some(g.parent_goid as i64),
             g_addr: addr,
             unwind_stop,
+            fault: (g.sig != 0 && g.sigpc != 0).then_some(GoFault {
+                signo: g.sig,
+                addr: g.sigcode1,
+                pc: g.sigpc,
+            }),
         });
     }
     out.sort_by_key(|g| g.id);
@@ -159,7 +167,8 @@ fn stack(
 ) -> (Vec<Frame>, Option<String>) {
     // A running goroutine's stack is its thread's: take the thread's frames.
     if status == G_RUNNING {
-        return match thread.and_then(|t| threads.iter().find(|th| th.tid == t)) {
+        let th = thread.and_then(|t| threads.iter().find(|th| th.tid == t));
+        return match th {
             Some(th) if !th.frames.is_empty() => (th.frames.clone(), th.unwind_stop.clone()),
             _ => (
                 Vec::new(),
@@ -225,6 +234,29 @@ fn stack(
     (u.frames, u.stop)
 }
 
+/// Go 1.17+ on amd64 passes arguments in registers and has the caller reserve a spill slot
+/// for each at the callee's call-frame address (arm64 keeps its saved LR there: not read).
+fn register_abi_amd64(version: &str, arch: Arch) -> bool {
+    let minor = version
+        .strip_prefix("go1.")
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|m| m.parse::<u32>().ok());
+    arch == Arch::X86_64 && minor.is_some_and(|m| m >= 17)
+}
+
+/// Records the word at each Go frame's call-frame address (the next frame's sp, when that
+/// frame was found by pclntab's frame sizes): the first argument's spill slot.
+fn fill_arg0_slots(frames: &mut [Frame], mem: &dyn Memory) {
+    for i in 0..frames.len().saturating_sub(1) {
+        let next = &frames[i + 1];
+        if next.trust != FrameTrust::Pclntab {
+            continue;
+        }
+        let cfa = next.sp;
+        frames[i].arg0_slot = mem.read_u64(cfa).ok();
+    }
+}
+
 /// The `go` statement that created a goroutine: its function at gopc, file:line at gopc - 1.
 fn created_by(modules: &ModuleMap, gopc: u64) -> Option<Frame> {
     if gopc == 0 {
@@ -243,4 +275,19 @@ fn is_system(modules: &ModuleMap, startpc: u64) -> bool {
     f[0].function
         .as_deref()
         .is_some_and(|n| n.starts_with("runtime.") && n != "runtime.main")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receiver_slots_only_with_the_amd64_register_abi() {
+        assert!(register_abi_amd64("go1.17", Arch::X86_64));
+        assert!(register_abi_amd64("go1.19.8", Arch::X86_64));
+        assert!(register_abi_amd64("go1.25rc1", Arch::X86_64));
+        assert!(!register_abi_amd64("go1.16.15", Arch::X86_64));
+        assert!(!register_abi_amd64("go1.21.0", Arch::Aarch64));
+        assert!(!register_abi_amd64("devel +abc", Arch::X86_64));
+    }
 }

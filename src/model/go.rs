@@ -28,6 +28,16 @@ pub struct GoProcess {
     pub copy_bytes: Option<u64>,
 }
 
+/// A signal the Go runtime recorded on a goroutine when it turned it into a panic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoFault {
+    pub signo: u32,
+    /// g.sigcode1: the faulting address of a SIGSEGV/SIGBUS.
+    pub addr: u64,
+    /// g.sigpc: the pc of the faulting instruction.
+    pub pc: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct GoModule {
     pub path: String,
@@ -62,5 +72,10 @@ pub struct Goroutine {
     pub parent_id: Option<i64>,
     /// Address of its runtime.g: evidence other records can point at.
     pub g_addr: u64,
+    /// The last signal the runtime turned into a panic on this goroutine (g.sig, e.g. 11
+    /// for SIGSEGV), with g.sigcode1 (the fault address) and g.sigpc (the faulting pc).
+    /// Set from the moment of the fault on, also after a recover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<GoFault>,
     pub unwind_stop: Option<String>,
 }

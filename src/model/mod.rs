@@ -10,7 +10,7 @@ mod process;
 mod thread;
 
 pub use finding::{Confidence, Evidence, Finding};
-pub use go::{GoModule, GoProcess, Goroutine};
+pub use go::{GoFault, GoModule, GoProcess, Goroutine};
 pub use process::{
     CrashSignal, EpollTarget, Exe, Fd, FdKind, InotifyWatch, Mapping, Process, SocketInfo,
     UnixSocket,

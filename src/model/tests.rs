@@ -193,6 +193,11 @@ fn rich_snapshot() -> Snapshot {
                 parent_id: Some(1),
                 g_addr: 0xc000002000,
                 unwind_stop: None,
+                fault: Some(crate::model::GoFault {
+                    signo: 11,
+                    addr: 0x20,
+                    pc: 0x48407b,
+                }),
             }],
             goroutines_note: None,
             copy_us: Some(120),

@@ -179,7 +179,9 @@ pub enum SymbolSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Frame {
     pub pc: u64,
-    /// Stack pointer (canonical frame address) of this frame.
+    /// Stack pointer of this frame. For a frame reached by returning from the one inside it
+    /// (not the innermost, not one restored from a signal frame) that is the call-frame
+    /// address (CFA) of the frame inside it; this frame's own CFA is the next frame's sp.
     pub sp: u64,
     pub trust: FrameTrust,
     /// Path of the module (executable or library) the pc lies in.
@@ -195,6 +197,13 @@ pub struct Frame {
     /// Calls inlined at this pc, innermost first; `function` is then the outermost.
     #[serde(default)]
     pub inlined: Vec<InlinedFrame>,
+    /// Go on amd64 with the register ABI (Go 1.17+), goroutine frames only: the word at
+    /// this frame's call-frame address, where the caller reserves the spill slot of the
+    /// first argument (a method's receiver). It holds that argument when the function
+    /// spilled it (when it is live across a call, as in a parked function); otherwise an
+    /// older value. A candidate, never proof on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg0_slot: Option<u64>,
 }
 
 impl Frame {
@@ -212,6 +221,7 @@ impl Frame {
             file: None,
             line: None,
             inlined: Vec::new(),
+            arg0_slot: None,
         }
     }
 }

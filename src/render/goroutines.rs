@@ -58,6 +58,9 @@ fn key(g: &Goroutine) -> String {
     if let Some(c) = &g.created_by {
         let _ = write!(k, "<-{}", c.function.as_deref().unwrap_or("?"));
     }
+    if let Some(f) = &g.fault {
+        let _ = write!(k, "!{}:{:#x}:{:#x}", f.signo, f.addr, f.pc);
+    }
     k
 }
 
@@ -179,6 +182,18 @@ pub fn section(out: &mut String, go: &GoProcess, style: Style, all: bool) {
             let _ = write!(state, ", on thread {t}");
         }
         let _ = writeln!(out, "  {} [{}]", style.bold(&who), state);
+        if let Some(f) = &g.fault {
+            let _ = writeln!(
+                out,
+                "    {}",
+                style.yellow(&format!(
+                    "took {} at addr={:#x} pc={:#x} (g.sig, g.sigcode1, g.sigpc)",
+                    crate::facts::crash::signal_name(f.signo as i32),
+                    f.addr,
+                    f.pc
+                ))
+            );
+        }
         for (i, f) in g.frames.iter().enumerate() {
             fmt_frame(out, i, f, style);
         }

@@ -4,6 +4,8 @@
 mod clone_fork_mix;
 mod lock_never_released;
 mod memfd_shared_stage;
+mod nil_deref_crash;
+mod nil_reader_race;
 mod orphan_pipe_wait;
 mod runc_init_exec_fifo;
 mod wait_cycle;
@@ -35,9 +37,11 @@ pub fn catalog() -> &'static [Signature] {
         clone_fork_mix::SIGNATURE,
         memfd_shared_stage::SIGNATURE,
         runc_init_exec_fifo::SIGNATURE,
+        nil_reader_race::SIGNATURE,
         lock_never_released::SIGNATURE,
         orphan_pipe_wait::SIGNATURE,
         wait_cycle::SIGNATURE,
+        nil_deref_crash::SIGNATURE,
     ]
 }
 
@@ -48,17 +52,24 @@ pub fn run(s: &Snapshot) -> Vec<Finding> {
     for sig in catalog().iter().filter(|s| s.specific) {
         findings.extend((sig.matcher)(s, &facts));
     }
+    // What a known bug explained: threads (pid, tid) and goroutines (pid, goroutine id).
     let explained: Vec<(Option<i32>, Option<i32>)> = findings
         .iter()
         .flat_map(|f| f.evidence.iter().map(|e| (e.pid, e.tid)))
         .filter(|(_, t)| t.is_some())
         .collect();
+    let explained_goroutines: Vec<(Option<i32>, i64)> = findings
+        .iter()
+        .flat_map(|f| f.evidence.iter())
+        .filter_map(|e| e.goroutine.map(|g| (e.pid, g)))
+        .collect();
     for sig in catalog().iter().filter(|s| !s.specific) {
         for f in (sig.matcher)(s, &facts) {
-            let dup = f
-                .evidence
-                .iter()
-                .any(|e| e.tid.is_some() && explained.contains(&(e.pid, e.tid)));
+            let dup = f.evidence.iter().any(|e| {
+                (e.tid.is_some() && explained.contains(&(e.pid, e.tid)))
+                    || e.goroutine
+                        .is_some_and(|g| explained_goroutines.contains(&(e.pid, g)))
+            });
             if !dup {
                 findings.push(f);
             }
@@ -234,5 +245,62 @@ mod tests {
         }
         open.processes.push(helper);
         assert!(run(&open).is_empty(), "{:#?}", run(&open));
+    }
+
+    /// The reader_race hold capture, turned into a crash of goroutine 6 in ReadAt: its
+    /// fault recorded, sigpanic inside ReadAt, dying in the runtime's fatal panic. No thread
+    /// (tid) names it, so only the goroutine id can de-duplicate.
+    fn go_crash_sample() -> (Snapshot, i64) {
+        let mut s = facts::sample("reader_race_hold");
+        let go = s.processes[0].go.as_mut().unwrap();
+        let g = go.goroutines.iter_mut().find(|g| g.id == 6).unwrap();
+        let at = g
+            .frames
+            .iter()
+            .position(|f| f.function.as_deref() == Some("main.(*readerAtCloser).ReadAt"))
+            .unwrap();
+        g.frames[at - 1].function = Some("runtime.sigpanic".into());
+        g.frames[0].function = Some("runtime.fatalpanic".into());
+        g.fault = Some(crate::model::GoFault {
+            signo: 11,
+            addr: 0x20,
+            pc: g.frames[at].pc,
+        });
+        assert!(g.thread.is_none());
+        (s, 6)
+    }
+
+    #[test]
+    fn a_go_crash_in_read_at_is_the_known_bug_and_not_also_the_generic_one() {
+        let (s, id) = go_crash_sample();
+        let findings = run(&s);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.id, "nil-reader-race");
+        assert_eq!(f.confidence, crate::model::Confidence::Certain);
+        assert_eq!(f.evidence[0].goroutine, Some(id));
+        assert!(f.evidence[0].text.contains("addr=0x20"), "{f:#?}");
+    }
+
+    #[test]
+    fn a_go_crash_elsewhere_is_a_nil_deref_crash() {
+        let (mut s, id) = go_crash_sample();
+        let go = s.processes[0].go.as_mut().unwrap();
+        for g in go.goroutines.iter_mut() {
+            for f in g.frames.iter_mut() {
+                if f.function.as_deref() == Some("main.(*readerAtCloser).ReadAt") {
+                    f.function = Some("main.(*other).Read".into());
+                }
+            }
+        }
+        let findings = run(&s);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].id, "nil-deref-crash");
+        assert_eq!(findings[0].evidence[0].goroutine, Some(id));
+        assert!(
+            findings[0].explanation.contains("main.(*other).Read"),
+            "{}",
+            findings[0].explanation
+        );
     }
 }

@@ -166,6 +166,11 @@ fn unwind_inner(
             return (frames, Some(format!("frame limit ({})", opts.max_frames)));
         }
         if regs.arch == Arch::X86_64 && at_restore_rt(modules, pc) {
+            // The handler returned into the restorer; nothing called it: name it by its
+            // own pc, not by the byte before it.
+            if let Some(e) = exact.last_mut() {
+                *e = true;
+            }
             match signal_frame(mem, sp) {
                 Some(saved) => {
                     rf = saved;
@@ -360,7 +365,15 @@ fn go_step(
     let module = modules.find(lookup)?;
     let go = module.binary.go()?;
     let f = go.pclntab.func_at(module.svma(lookup))?;
-    if f.flag() & crate::binary::go::pclntab::FLAG_TOP_FRAME != 0 {
+    // The Go signal handler is marked as the top of its (signal) stack, but on x86-64 its
+    // return address is the restorer (runtime.sigreturn__sigaction, the same bytes as
+    // glibc's __restore_rt), whose signal frame leads back to the interrupted code: a Go
+    // program that dies of a signal it raised from a signal handler (GOTRACEBACK=crash)
+    // shows its faulting goroutine only that way. Step over it; the signal-frame step does
+    // the rest.
+    if f.flag() & crate::binary::go::pclntab::FLAG_TOP_FRAME != 0
+        && !(arch == Arch::X86_64 && f.name() == "runtime.sigtramp")
+    {
         return Some(Err(Stop::Outermost));
     }
     // The frame size at the pc itself: a return address lies inside its caller.

@@ -1,0 +1,3 @@
+module wedge.probes/readerrace
+
+go 1.19

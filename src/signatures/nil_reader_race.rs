@@ -1,0 +1,390 @@
+//! `nil-reader-race`: BuildKit's S3 cache `readerAtCloser` read by several goroutines at
+//! once without a lock (the AWS SDK's multipart uploader reads one SectionReader per part
+//! concurrently); one closes and clears `rc` between another's nil check and its call, which
+//! faults at addr=0x20 — moby/buildkit #6674, fixed in v0.30.0 (#6675). Live, before the
+//! crash: two or more goroutines inside `(*readerAtCloser).ReadAt` past any lock, on the same
+//! receiver. After it: the faulting goroutine's frames. See SIGNATURES.md in the project's
+//! shared notes.
+
+use super::Signature;
+use crate::facts::{Facts, SameFunction, crash::signal_name};
+use crate::model::{Confidence, Evidence, Finding, GoProcess, Snapshot};
+
+pub const SIGNATURE: Signature = Signature {
+    id: "nil-reader-race",
+    title: "BuildKit's S3 cache reader is read concurrently without a lock: a call through a nil io.ReadCloser",
+    uses: &[
+        "goroutines inside the same function",
+        "receiver spill slots",
+        "Go faults",
+        "Go buildinfo",
+    ],
+    fixed_in: Some("buildkit v0.30.0"),
+    affected: Some("buildkit v0.14.0 – v0.29.x"),
+    workaround: Some(
+        "use separate buckets (or prefixes that never mix cache import and export), or export the cache with ignore-error=true; upgrade to buildkit v0.30.0 or later",
+    ),
+    references: &[
+        "moby/buildkit#6674",
+        "moby/buildkit#6675",
+        "moby/buildkit#5584",
+        "moby/buildkit#5597",
+    ],
+    probe: Some("reader_race"),
+    specific: true,
+    matcher,
+};
+
+/// The method, in any package (buildkit's is `…/cache/remotecache/s3.(*readerAtCloser)`).
+const METHOD: &str = ".(*readerAtCloser).ReadAt";
+const SECTION_READ: &str = "io.(*SectionReader).Read";
+/// Faults below this address are a nil pointer (or nil method table) plus an offset.
+const NULL_PAGE: u64 = 4096;
+const BUILDKIT: &str = "github.com/moby/buildkit";
+
+fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut crashed: Vec<i32> = Vec::new();
+    for fault in f.fatal_faults.iter().filter(|x| {
+        x.goroutine.is_some()
+            && x.addr < NULL_PAGE
+            && x.function.as_deref().is_some_and(|n| n.ends_with(METHOD))
+    }) {
+        let through_section = fault.frames.get(1).map(String::as_str) == Some(SECTION_READ);
+        let version = buildkit(s, fault.pid);
+        crashed.push(fault.pid);
+        let function = fault.function.as_deref().unwrap_or_default();
+        out.push(finding(
+            if through_section {
+                Confidence::Certain
+            } else {
+                Confidence::Likely
+            },
+            vec![Evidence {
+                pid: Some(fault.pid),
+                tid: fault.tid,
+                goroutine: fault.goroutine,
+                text: format!(
+                    "goroutine {} (thread {}) faulted: {} at addr={:#x} pc={} in {function}{}",
+                    fault.goroutine.unwrap_or_default(),
+                    fault.tid.map_or("?".into(), |t| t.to_string()),
+                    signal_name(fault.signo),
+                    fault.addr,
+                    fault.pc.map_or("?".into(), |pc| format!("{pc:#x}")),
+                    if through_section {
+                        format!(" called from {SECTION_READ}")
+                    } else {
+                        String::new()
+                    },
+                ),
+                ..Default::default()
+            }],
+            format!(
+                "Process {} died of a nil pointer dereference (address {:#x}) inside {function}: a call through an io.ReadCloser that another goroutine had just closed and set to nil. ReadAt keeps its stream, offset and closed flag without a lock, and the multipart uploader reads the same reader through one SectionReader per part from several goroutines; when their offsets differ one reopens the stream between another's nil check and its Read call. This is BuildKit #6674 (exporting cache to S3). {}",
+                fault.pid,
+                fault.addr,
+                version.sentence()
+            ),
+        ));
+    }
+    for grp in f
+        .same_function
+        .iter()
+        .filter(|g| g.function.ends_with(METHOD) && !crashed.contains(&g.pid))
+    {
+        let past = grp.past_lock();
+        if past.len() < 2 {
+            continue;
+        }
+        let receiver = SameFunction::shared_receiver(&past);
+        let version = buildkit(s, grp.pid);
+        let mut confidence = if receiver.is_some() {
+            Confidence::Certain
+        } else {
+            Confidence::Likely
+        };
+        // A BuildKit with the fix: the same shape has some other cause.
+        if matches!(version, Version::Fixed(_)) {
+            confidence = if confidence == Confidence::Certain {
+                Confidence::Likely
+            } else {
+                Confidence::Possible
+            };
+        }
+        let evidence = past
+            .iter()
+            .map(|g| Evidence {
+                pid: Some(grp.pid),
+                tid: g.thread,
+                goroutine: Some(g.goroutine),
+                text: format!(
+                    "goroutine {} [{}]{} is inside {}{}",
+                    g.goroutine,
+                    g.wait_reason.as_deref().unwrap_or(&g.status),
+                    g.thread
+                        .map(|t| format!(" on thread {t}"))
+                        .unwrap_or_default(),
+                    grp.function,
+                    g.receiver
+                        .map(|r| format!(" (receiver word {r:#x})"))
+                        .unwrap_or_default(),
+                ),
+                ..Default::default()
+            })
+            .collect();
+        let ids: Vec<String> = past.iter().map(|g| g.goroutine.to_string()).collect();
+        let waiting = grp.goroutines.len() - past.len();
+        out.push(finding(
+            confidence,
+            evidence,
+            format!(
+                "{} goroutines of process {} ({}) are inside {} at once{}{}. That method keeps its stream, offset and closed flag without a lock: when their offsets differ, one closes the stream and sets it to nil while another is between its nil check and its Read call, and the process dies of a nil pointer dereference (addr=0x20). This is BuildKit #6674 (exporting cache to S3), before the crash. {}",
+                past.len(),
+                grp.pid,
+                ids.join(", "),
+                grp.function,
+                match receiver {
+                    Some(r) => format!(" on the same receiver {r:#x}"),
+                    None => " (their receivers could not be compared)".into(),
+                },
+                if waiting > 0 {
+                    format!(" ({waiting} more wait for a lock inside it)")
+                } else {
+                    String::new()
+                },
+                version.sentence()
+            ),
+        ));
+    }
+    out
+}
+
+fn finding(confidence: Confidence, evidence: Vec<Evidence>, explanation: String) -> Finding {
+    Finding {
+        id: SIGNATURE.id.into(),
+        title: SIGNATURE.title.into(),
+        confidence,
+        evidence,
+        explanation,
+        workaround: SIGNATURE.workaround.map(String::from),
+        fixed_in: SIGNATURE.fixed_in.map(String::from),
+        references: SIGNATURE.references.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+/// What buildinfo says of BuildKit in the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Version {
+    /// No github.com/moby/buildkit module (or no buildinfo).
+    Absent,
+    /// A version that cannot be compared (`(devel)`, a pseudo-version without a release).
+    Unknown(String),
+    Affected(String),
+    Fixed(String),
+    Before(String),
+}
+
+impl Version {
+    fn sentence(&self) -> String {
+        match self {
+            Version::Absent => "The binary's buildinfo names no github.com/moby/buildkit module: the same mechanism in another program.".into(),
+            Version::Unknown(v) => format!("Its buildinfo names github.com/moby/buildkit {v}, which cannot be placed in the affected range (v0.14.0 – v0.29.x)."),
+            Version::Affected(v) => format!("Its buildinfo names github.com/moby/buildkit {v}: in the affected range (v0.14.0 – v0.29.x); v0.30.0 has the fix."),
+            Version::Fixed(v) => format!("Its buildinfo names github.com/moby/buildkit {v}, which has the fix (v0.30.0 and later): another reader with the same flaw?"),
+            Version::Before(v) => format!("Its buildinfo names github.com/moby/buildkit {v}, older than the affected range (v0.14.0 – v0.29.x, when uploads started streaming through SectionReaders)."),
+        }
+    }
+}
+
+fn buildkit(s: &Snapshot, pid: i32) -> Version {
+    let Some(go) = s.process(pid).and_then(|p| p.go.as_ref()) else {
+        return Version::Absent;
+    };
+    match module_version(go, BUILDKIT) {
+        None => Version::Absent,
+        Some(v) => classify(&v),
+    }
+}
+
+/// The version of module `path`: the main module's or a dependency's (its replacement's
+/// when replaced).
+fn module_version(go: &GoProcess, path: &str) -> Option<String> {
+    go.main_module
+        .iter()
+        .chain(go.dependencies.iter())
+        .find(|m| m.path == path)
+        .map(|m| {
+            m.replaced_by
+                .as_ref()
+                .filter(|r| !r.version.is_empty())
+                .map_or(m.version.clone(), |r| r.version.clone())
+        })
+}
+
+fn classify(v: &str) -> Version {
+    let Some((major, minor, patch, pre)) = semver(v) else {
+        return Version::Unknown(v.to_string());
+    };
+    // A pseudo-version of no release (v0.0.0-…) says nothing.
+    if (major, minor, patch) == (0, 0, 0) {
+        return Version::Unknown(v.to_string());
+    }
+    // vX.Y.Z-pre comes before vX.Y.Z.
+    let key = (major, minor, patch, !pre);
+    if key < (0, 14, 0, true) {
+        Version::Before(v.to_string())
+    } else if key < (0, 30, 0, true) {
+        if pre && (major, minor, patch) == (0, 30, 0) {
+            // A v0.30.0 pre-release may or may not hold the fix.
+            Version::Unknown(v.to_string())
+        } else {
+            Version::Affected(v.to_string())
+        }
+    } else {
+        Version::Fixed(v.to_string())
+    }
+}
+
+/// `vMAJOR.MINOR.PATCH[-pre][+build]` → numbers and whether it is a pre-release.
+fn semver(v: &str) -> Option<(u64, u64, u64, bool)> {
+    let v = v.strip_prefix('v')?;
+    let v = v.split('+').next()?;
+    let (core, pre) = match v.split_once('-') {
+        Some((c, _)) => (c, true),
+        None => (v, false),
+    };
+    let mut it = core.split('.').map(|n| n.parse::<u64>().ok());
+    let (a, b, c) = (it.next()??, it.next()??, it.next()??);
+    if it.next().is_some() {
+        return None;
+    }
+    Some((a, b, c, pre))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{derive, sample};
+    use crate::model::GoModule;
+
+    #[test]
+    fn versions_are_placed_in_the_affected_range() {
+        for (v, want) in [
+            ("v0.13.2", "before"),
+            ("v0.14.0", "affected"),
+            ("v0.20.0", "affected"),
+            ("v0.29.9", "affected"),
+            ("v0.29.1-0.20250101000000-abcdef123456", "affected"),
+            ("v0.30.0-rc1", "unknown"),
+            ("v0.30.0", "fixed"),
+            ("v0.31.2+incompatible", "fixed"),
+            ("v1.0.0", "fixed"),
+            ("(devel)", "unknown"),
+            ("v0.0.0-20240101000000-abcdef123456", "unknown"),
+            ("v0.x.1", "unknown"),
+        ] {
+            let got = match classify(v) {
+                Version::Absent => "absent",
+                Version::Unknown(_) => "unknown",
+                Version::Affected(_) => "affected",
+                Version::Fixed(_) => "fixed",
+                Version::Before(_) => "before",
+            };
+            assert_eq!(got, want, "{v}");
+        }
+    }
+
+    #[test]
+    fn live_workers_on_one_receiver_are_certain() {
+        let s = sample("reader_race_hold");
+        let found = matcher(&s, &derive(&s));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let f = &found[0];
+        assert_eq!(f.confidence, Confidence::Certain);
+        assert_eq!(f.evidence.len(), 5);
+        assert!(f.evidence.iter().all(|e| e.goroutine.is_some()));
+        assert!(
+            f.explanation.contains("same receiver 0xc000064050"),
+            "{}",
+            f.explanation
+        );
+        assert!(f.explanation.contains("names no github.com/moby/buildkit"));
+    }
+
+    #[test]
+    fn buildkit_versions_change_the_verdict() {
+        let mut s = sample("reader_race_hold");
+        let set = |s: &mut Snapshot, v: &str| {
+            s.processes[0].go.as_mut().unwrap().dependencies = vec![GoModule {
+                path: BUILDKIT.into(),
+                version: v.into(),
+                ..Default::default()
+            }];
+        };
+        set(&mut s, "v0.25.1");
+        let f = matcher(&s, &derive(&s));
+        assert_eq!(f[0].confidence, Confidence::Certain);
+        assert!(f[0].explanation.contains("v0.25.1: in the affected range"));
+        set(&mut s, "v0.30.1");
+        let f = matcher(&s, &derive(&s));
+        assert_eq!(f[0].confidence, Confidence::Likely, "fixed release");
+        assert!(f[0].explanation.contains("has the fix"));
+    }
+
+    #[test]
+    fn workers_waiting_for_the_mutex_are_no_race() {
+        let s = sample("reader_race_fixed_hold");
+        assert!(matcher(&s, &derive(&s)).is_empty());
+    }
+
+    #[test]
+    fn without_receivers_only_likely() {
+        let mut s = sample("reader_race_hold");
+        for g in s.processes[0].go.as_mut().unwrap().goroutines.iter_mut() {
+            for fr in g.frames.iter_mut() {
+                fr.arg0_slot = None;
+            }
+        }
+        let f = matcher(&s, &derive(&s));
+        assert_eq!(f[0].confidence, Confidence::Likely);
+    }
+
+    #[test]
+    fn a_crash_in_read_at_is_certain_only_through_a_section_reader() {
+        let mut s = sample("reader_race_hold");
+        let go = s.processes[0].go.as_mut().unwrap();
+        let g = go.goroutines.iter_mut().find(|g| g.id == 6).unwrap();
+        let at = g
+            .frames
+            .iter()
+            .position(|f| f.function.as_deref().is_some_and(|n| n.ends_with(METHOD)))
+            .unwrap();
+        g.frames[at - 1].function = Some("runtime.sigpanic".into());
+        g.frames[0].function = Some("runtime.fatalpanic".into());
+        g.fault = Some(crate::model::GoFault {
+            signo: 11,
+            addr: 0x20,
+            pc: 0x1,
+        });
+        let f = matcher(&s, &derive(&s));
+        assert_eq!(
+            f.len(),
+            1,
+            "the crash only, not also the live shape: {f:#?}"
+        );
+        assert_eq!(f[0].confidence, Confidence::Certain);
+        assert_eq!(f[0].evidence[0].goroutine, Some(6));
+        // Called from something else than io.(*SectionReader).Read: Likely.
+        let go = s.processes[0].go.as_mut().unwrap();
+        let g = go.goroutines.iter_mut().find(|g| g.id == 6).unwrap();
+        g.frames[at + 1].function = Some("main.other".into());
+        let f = matcher(&s, &derive(&s));
+        assert_eq!(f[0].confidence, Confidence::Likely);
+        // A fault above the first page is no nil dereference.
+        let go = s.processes[0].go.as_mut().unwrap();
+        let g = go.goroutines.iter_mut().find(|g| g.id == 6).unwrap();
+        g.fault.as_mut().unwrap().addr = 0xc000010000;
+        let f = matcher(&s, &derive(&s));
+        assert!(f.iter().all(|f| !f.explanation.contains("died")), "{f:#?}");
+    }
+}

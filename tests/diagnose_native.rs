@@ -322,6 +322,9 @@ fn thread_in_d_state_is_reported_not_waited_for() {
         .process(child)
         .expect("the vfork child is captured");
     assert!(c.stopped && c.threads[0].registers.is_some());
+    // The vfork child runs in its parent's memory until it execs: kcmp says so.
+    assert_eq!(c.shares_vm_with, vec![parent]);
+    assert_eq!(p.shares_vm_with, vec![child]);
     assert!(!any_stopped(parent) && !any_stopped(child));
     // SAFETY: kill(2) on the child of the probe this test started.
     unsafe { libc::kill(child, libc::SIGKILL) };

@@ -37,6 +37,13 @@ pub struct Process {
     pub threads: Vec<Thread>,
     pub fds: Vec<Fd>,
     pub mappings: Vec<Mapping>,
+    /// Other captured processes sharing this one's address space (kcmp KCMP_VM): a vfork
+    /// child before its exec, a clone with CLONE_VM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares_vm_with: Vec<i32>,
+    /// Other captured processes sharing this one's fd table (kcmp KCMP_FILES).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares_files_with: Vec<i32>,
     /// The fatal signal a core file records (NT_SIGINFO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<CrashSignal>,

@@ -154,6 +154,8 @@ fn rich_snapshot() -> Snapshot {
             vm_flags: vec!["rd".into(), "ex".into()],
             ..Default::default()
         }],
+        shares_vm_with: vec![43],
+        shares_files_with: vec![],
         signal: Some(CrashSignal {
             signo: 11,
             code: 1,

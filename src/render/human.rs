@@ -177,6 +177,15 @@ fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
     if let Some(cg) = p.cgroup.first() {
         let _ = writeln!(out, "  cgroup {cg}");
     }
+    for (what, with) in [
+        ("address space (CLONE_VM)", &p.shares_vm_with),
+        ("fd table (CLONE_FILES)", &p.shares_files_with),
+    ] {
+        if !with.is_empty() {
+            let pids: Vec<String> = with.iter().map(|p| p.to_string()).collect();
+            let _ = writeln!(out, "  shares its {what} with {}", pids.join(", "));
+        }
+    }
     if let Some(sig) = &p.signal {
         let addr = sig
             .addr

@@ -9,6 +9,7 @@
 use super::access::{AccessFacts, explain_refusal};
 use super::freeze::{FrozenTree, SeizeError, ThreadState};
 use super::gocopy::{GoCopyPlan, copy_go};
+use super::kcmp;
 use super::procfs::{self, ProcError};
 use super::ptrace;
 use super::sockdiag::UnixTables;
@@ -155,6 +156,7 @@ pub fn capture(
             read_fds_into(p, &mut snapshot);
             procfs::fill_socket_info(p.pid, &mut p.fds, &mut unix);
         }
+        kcmp::fill_sharing(&mut procs.values_mut().collect::<Vec<_>>());
         snapshot.processes = procs.into_values().collect();
         return Ok(LiveCapture {
             snapshot,
@@ -338,6 +340,7 @@ pub fn capture(
     for (pid, p) in procs.iter_mut() {
         procfs::fill_socket_info(*pid, &mut p.fds, &mut unix);
     }
+    kcmp::fill_sharing(&mut procs.values_mut().collect::<Vec<_>>());
     let root_refusal = refused.get(&root).cloned();
     snapshot.processes = procs.into_values().collect();
     let capture = LiveCapture {

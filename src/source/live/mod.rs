@@ -4,6 +4,7 @@ pub mod access;
 pub mod capture;
 pub mod freeze;
 pub mod gocopy;
+pub mod kcmp;
 pub mod procfs;
 pub mod ptrace;
 pub mod sockdiag;

@@ -193,6 +193,53 @@ fn fault_frame(g: &Goroutine, pc: u64) -> Option<usize> {
     })
 }
 
+/// A goroutine that has waited at least [`LONG_WAIT_NS`] (where the runtime recorded
+/// when its wait began: it does so lazily, during a GC, so short or fresh waits are absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LongWait {
+    pub pid: i32,
+    pub goroutine: i64,
+    pub wait_reason: Option<String>,
+    pub waited_ns: u64,
+    /// The innermost frame outside the runtime: the code that waits.
+    pub waiting_in: Option<String>,
+}
+
+/// One minute: the shortest wait Go's own tracebacks print (`[chan receive, 1 minutes]`).
+pub const LONG_WAIT_NS: u64 = 60_000_000_000;
+
+/// Goroutines that have waited a minute or more, longest first.
+pub fn long_waits(s: &Snapshot) -> Vec<LongWait> {
+    let mut out: Vec<LongWait> = s
+        .processes
+        .iter()
+        .filter_map(|p| p.go.as_ref().map(|go| (p.pid, go)))
+        .flat_map(|(pid, go)| {
+            go.goroutines.iter().filter_map(move |g| {
+                let waited_ns = g.waited_ns.filter(|w| *w >= LONG_WAIT_NS)?;
+                Some(LongWait {
+                    pid,
+                    goroutine: g.id,
+                    wait_reason: g.wait_reason.clone(),
+                    waited_ns,
+                    waiting_in: g
+                        .frames
+                        .iter()
+                        .filter_map(|f| f.function.as_deref())
+                        .find(|f| !f.starts_with("runtime.") && !f.starts_with("internal/"))
+                        .map(String::from),
+                })
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.waited_ns
+            .cmp(&a.waited_ns)
+            .then(a.goroutine.cmp(&b.goroutine))
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +364,35 @@ mod tests {
         assert!(
             !f.fatal,
             "parked, no fatal panic, no core signal: recovered"
+        );
+    }
+
+    #[test]
+    fn long_waits_are_the_goroutines_waiting_a_minute_or_more() {
+        let mut s = sample("reader_race_hold");
+        assert!(
+            long_waits(&s).is_empty(),
+            "a fresh capture records no old waits"
+        );
+        let go = s.processes[0].go.as_mut().unwrap();
+        let ids: Vec<i64> = go.goroutines.iter().map(|g| g.id).take(3).collect();
+        for (g, ns) in go
+            .goroutines
+            .iter_mut()
+            .zip([30e9 as u64, 90e9 as u64, 600e9 as u64])
+        {
+            g.waited_ns = Some(ns);
+        }
+        let w = long_waits(&s);
+        assert_eq!(
+            w.iter().map(|w| w.goroutine).collect::<Vec<_>>(),
+            vec![ids[2], ids[1]],
+            "longest first; 30 s is not long"
+        );
+        assert!(
+            w[0].waiting_in
+                .as_deref()
+                .is_none_or(|f| !f.starts_with("runtime."))
         );
     }
 }

@@ -14,7 +14,9 @@ pub mod waitgraph;
 pub use crash::{FatalFault, fatal_faults};
 pub use fifo::{FifoOpenWait, fifo_open_waits};
 pub use futex::{FutexWait, futex_waits};
-pub use go::{GoroutineFault, InFunction, SameFunction, goroutine_faults, same_function};
+pub use go::{
+    GoroutineFault, InFunction, LongWait, SameFunction, goroutine_faults, long_waits, same_function,
+};
 pub use memory::{
     MemfdExe, MemfdPrivateWrite, SharedBacking, memfd_exes, memfd_private_writes, shared_backings,
 };
@@ -37,6 +39,7 @@ pub struct Facts {
     pub shared_backings: Vec<SharedBacking>,
     pub same_function: Vec<SameFunction>,
     pub fatal_faults: Vec<FatalFault>,
+    pub long_waits: Vec<LongWait>,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
@@ -54,6 +57,7 @@ pub fn derive(s: &Snapshot) -> Facts {
         shared_backings: shared_backings(s),
         same_function: same_function(s),
         fatal_faults: fatal_faults(s),
+        long_waits: long_waits(s),
     }
 }
 

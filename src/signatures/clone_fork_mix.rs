@@ -3,6 +3,15 @@
 //! #25184, fixed in podman 5.4.0. See SIGNATURES.md in the project's shared notes.
 
 use super::Signature;
+use super::versions::{AffectedModule, Version, weaken_if_fixed};
+
+/// podman's affected range: the pause-process code from 1.4.0, fixed in 5.4.0.
+const PODMAN: AffectedModule = AffectedModule {
+    module: "github.com/containers/podman/",
+    name: "podman",
+    first: (1, 4, 0),
+    fixed: (5, 4, 0),
+};
 use crate::facts::{Facts, PipeVerdict};
 use crate::model::{Confidence, Evidence, Finding, Snapshot};
 
@@ -78,13 +87,21 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
                 });
             }
         }
+        // The parent is podman's Go process where this is podman: its buildinfo may say
+        // which release it is.
+        let version = PODMAN.of_process(s, p.ppid);
+        let version_note = if version == Version::Absent {
+            String::new()
+        } else {
+            format!(" {}", PODMAN.sentence(&version))
+        };
         out.push(Finding {
             id: SIGNATURE.id.into(),
             title: SIGNATURE.title.into(),
-            confidence: Confidence::Certain,
+            confidence: weaken_if_fixed(Confidence::Certain, &version),
             evidence,
             explanation: format!(
-                "Process {} was created with a raw clone system call, which runs none of glibc's fork preparation, while another thread of its parent held {}. The child inherited the lock held by a thread that does not exist in it; its glibc fork() now waits for that lock forever. This is the mechanism of podman #25184 (rootless pause-process creation).",
+                "Process {} was created with a raw clone system call, which runs none of glibc's fork preparation, while another thread of its parent held {}. The child inherited the lock held by a thread that does not exist in it; its glibc fork() now waits for that lock forever. This is the mechanism of podman #25184 (rootless pause-process creation).{version_note}",
                 w.pid,
                 if *locker == "_IO_list_lock" {
                     "glibc's stdio list lock"

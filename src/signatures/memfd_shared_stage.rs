@@ -4,6 +4,15 @@
 //! start hangs or fails with EBADF — runc #4640, fixed in runc 1.2.6 (#4641, #4651).
 
 use super::Signature;
+use super::versions::{AffectedModule, Version, weaken_if_fixed};
+
+/// runc's affected range: the seal arrived in 1.2.0 and left in 1.2.6.
+const RUNC: AffectedModule = AffectedModule {
+    module: "github.com/opencontainers/runc",
+    name: "runc",
+    first: (1, 2, 0),
+    fixed: (1, 2, 6),
+};
 use crate::facts::memory::{F_SEAL_FUTURE_WRITE, seal_names};
 use crate::facts::{Facts, SamePair, SocketWait};
 use crate::model::{Confidence, Evidence, Finding, Process, Snapshot};
@@ -209,6 +218,14 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
                 }
             );
         }
+        // runc's own buildinfo, where it records a release (distribution builds do not).
+        let version = RUNC.of_process(s, pids[0]);
+        let confidence = weaken_if_fixed(confidence, &version);
+        let explanation = if version == Version::Absent {
+            explanation
+        } else {
+            format!("{explanation} {}", RUNC.sentence(&version))
+        };
         out.push(Finding {
             id: SIGNATURE.id.into(),
             title: SIGNATURE.title.into(),

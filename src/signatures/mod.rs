@@ -8,6 +8,7 @@ mod nil_deref_crash;
 mod nil_reader_race;
 mod orphan_pipe_wait;
 mod runc_init_exec_fifo;
+mod versions;
 mod wait_cycle;
 
 use crate::facts::{self, Facts};
@@ -301,6 +302,63 @@ mod tests {
             findings[0].explanation.contains("main.(*other).Read"),
             "{}",
             findings[0].explanation
+        );
+    }
+
+    #[test]
+    fn buildinfo_versions_place_known_bugs_in_their_range() {
+        let module = |path: &str, version: &str| crate::model::GoModule {
+            path: path.into(),
+            version: version.into(),
+            ..Default::default()
+        };
+        // clone-fork-mix: the parent's buildinfo says which podman it is.
+        let mut s = facts::sample("clone_fork_buggy");
+        let root = s
+            .processes
+            .iter()
+            .position(|p| p.threads.len() > 1)
+            .unwrap();
+        s.processes[root].go = Some(crate::model::GoProcess {
+            main_module: Some(module("github.com/containers/podman/v5", "v5.4.1")),
+            ..Default::default()
+        });
+        let f = &run(&s)[0];
+        assert_eq!(f.id, "clone-fork-mix");
+        assert_eq!(
+            f.confidence,
+            crate::model::Confidence::Likely,
+            "5.4.1 has the fix"
+        );
+        assert!(
+            f.explanation.contains("v5.4.1, which has the fix"),
+            "{}",
+            f.explanation
+        );
+        s.processes[root].go.as_mut().unwrap().main_module =
+            Some(module("github.com/containers/podman/v4", "v4.9.3"));
+        let f = &run(&s)[0];
+        assert_eq!(f.confidence, crate::model::Confidence::Certain);
+        assert!(
+            f.explanation.contains("in the affected range"),
+            "{}",
+            f.explanation
+        );
+
+        // memfd-shared-stage: runc's own buildinfo.
+        let mut s = facts::sample("memfd_stage_shared");
+        for p in s.processes.iter_mut() {
+            p.go = Some(crate::model::GoProcess {
+                main_module: Some(module("github.com/opencontainers/runc", "v1.2.4")),
+                ..Default::default()
+            });
+        }
+        let f = run(&s);
+        let f = f.iter().find(|f| f.id == "memfd-shared-stage").unwrap();
+        assert!(
+            f.explanation.contains("v1.2.4: in the affected range"),
+            "{}",
+            f.explanation
         );
     }
 }

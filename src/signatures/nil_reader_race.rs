@@ -7,8 +7,9 @@
 //! shared notes.
 
 use super::Signature;
+use super::versions::{AffectedModule, Version, weaken_if_fixed};
 use crate::facts::{Facts, SameFunction, crash::signal_name};
-use crate::model::{Confidence, Evidence, Finding, GoProcess, Snapshot};
+use crate::model::{Confidence, Evidence, Finding, Snapshot};
 
 pub const SIGNATURE: Signature = Signature {
     id: "nil-reader-race",
@@ -83,7 +84,7 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
                 "Process {} died of a nil pointer dereference (address {:#x}) inside {function}: a call through an io.ReadCloser that another goroutine had just closed and set to nil. ReadAt keeps its stream, offset and closed flag without a lock, and the multipart uploader reads the same reader through one SectionReader per part from several goroutines; when their offsets differ one reopens the stream between another's nil check and its Read call. This is BuildKit #6674 (exporting cache to S3). {}",
                 fault.pid,
                 fault.addr,
-                version.sentence()
+                BUILDKIT_RANGE.sentence(&version)
             ),
         ));
     }
@@ -104,13 +105,7 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
             Confidence::Likely
         };
         // A BuildKit with the fix: the same shape has some other cause.
-        if matches!(version, Version::Fixed(_)) {
-            confidence = if confidence == Confidence::Certain {
-                Confidence::Likely
-            } else {
-                Confidence::Possible
-            };
-        }
+        confidence = weaken_if_fixed(confidence, &version);
         let evidence = past
             .iter()
             .map(|g| Evidence {
@@ -152,7 +147,7 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
                 } else {
                     String::new()
                 },
-                version.sentence()
+                BUILDKIT_RANGE.sentence(&version)
             ),
         ));
     }
@@ -172,93 +167,16 @@ fn finding(confidence: Confidence, evidence: Vec<Evidence>, explanation: String)
     }
 }
 
-/// What buildinfo says of BuildKit in the process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Version {
-    /// No github.com/moby/buildkit module (or no buildinfo).
-    Absent,
-    /// A version that cannot be compared (`(devel)`, a pseudo-version without a release).
-    Unknown(String),
-    Affected(String),
-    Fixed(String),
-    Before(String),
-}
-
-impl Version {
-    fn sentence(&self) -> String {
-        match self {
-            Version::Absent => "The binary's buildinfo names no github.com/moby/buildkit module: the same mechanism in another program.".into(),
-            Version::Unknown(v) => format!("Its buildinfo names github.com/moby/buildkit {v}, which cannot be placed in the affected range (v0.14.0 – v0.29.x)."),
-            Version::Affected(v) => format!("Its buildinfo names github.com/moby/buildkit {v}: in the affected range (v0.14.0 – v0.29.x); v0.30.0 has the fix."),
-            Version::Fixed(v) => format!("Its buildinfo names github.com/moby/buildkit {v}, which has the fix (v0.30.0 and later): another reader with the same flaw?"),
-            Version::Before(v) => format!("Its buildinfo names github.com/moby/buildkit {v}, older than the affected range (v0.14.0 – v0.29.x, when uploads started streaming through SectionReaders)."),
-        }
-    }
-}
+/// BuildKit's affected range for this bug.
+const BUILDKIT_RANGE: AffectedModule = AffectedModule {
+    module: BUILDKIT,
+    name: "buildkitd",
+    first: (0, 14, 0),
+    fixed: (0, 30, 0),
+};
 
 fn buildkit(s: &Snapshot, pid: i32) -> Version {
-    let Some(go) = s.process(pid).and_then(|p| p.go.as_ref()) else {
-        return Version::Absent;
-    };
-    match module_version(go, BUILDKIT) {
-        None => Version::Absent,
-        Some(v) => classify(&v),
-    }
-}
-
-/// The version of module `path`: the main module's or a dependency's (its replacement's
-/// when replaced).
-fn module_version(go: &GoProcess, path: &str) -> Option<String> {
-    go.main_module
-        .iter()
-        .chain(go.dependencies.iter())
-        .find(|m| m.path == path)
-        .map(|m| {
-            m.replaced_by
-                .as_ref()
-                .filter(|r| !r.version.is_empty())
-                .map_or(m.version.clone(), |r| r.version.clone())
-        })
-}
-
-fn classify(v: &str) -> Version {
-    let Some((major, minor, patch, pre)) = semver(v) else {
-        return Version::Unknown(v.to_string());
-    };
-    // A pseudo-version of no release (v0.0.0-…) says nothing.
-    if (major, minor, patch) == (0, 0, 0) {
-        return Version::Unknown(v.to_string());
-    }
-    // vX.Y.Z-pre comes before vX.Y.Z.
-    let key = (major, minor, patch, !pre);
-    if key < (0, 14, 0, true) {
-        Version::Before(v.to_string())
-    } else if key < (0, 30, 0, true) {
-        if pre && (major, minor, patch) == (0, 30, 0) {
-            // A v0.30.0 pre-release may or may not hold the fix.
-            Version::Unknown(v.to_string())
-        } else {
-            Version::Affected(v.to_string())
-        }
-    } else {
-        Version::Fixed(v.to_string())
-    }
-}
-
-/// `vMAJOR.MINOR.PATCH[-pre][+build]` → numbers and whether it is a pre-release.
-fn semver(v: &str) -> Option<(u64, u64, u64, bool)> {
-    let v = v.strip_prefix('v')?;
-    let v = v.split('+').next()?;
-    let (core, pre) = match v.split_once('-') {
-        Some((c, _)) => (c, true),
-        None => (v, false),
-    };
-    let mut it = core.split('.').map(|n| n.parse::<u64>().ok());
-    let (a, b, c) = (it.next()??, it.next()??, it.next()??);
-    if it.next().is_some() {
-        return None;
-    }
-    Some((a, b, c, pre))
+    BUILDKIT_RANGE.of_process(s, pid)
 }
 
 #[cfg(test)]
@@ -266,33 +184,6 @@ mod tests {
     use super::*;
     use crate::facts::{derive, sample};
     use crate::model::GoModule;
-
-    #[test]
-    fn versions_are_placed_in_the_affected_range() {
-        for (v, want) in [
-            ("v0.13.2", "before"),
-            ("v0.14.0", "affected"),
-            ("v0.20.0", "affected"),
-            ("v0.29.9", "affected"),
-            ("v0.29.1-0.20250101000000-abcdef123456", "affected"),
-            ("v0.30.0-rc1", "unknown"),
-            ("v0.30.0", "fixed"),
-            ("v0.31.2+incompatible", "fixed"),
-            ("v1.0.0", "fixed"),
-            ("(devel)", "unknown"),
-            ("v0.0.0-20240101000000-abcdef123456", "unknown"),
-            ("v0.x.1", "unknown"),
-        ] {
-            let got = match classify(v) {
-                Version::Absent => "absent",
-                Version::Unknown(_) => "unknown",
-                Version::Affected(_) => "affected",
-                Version::Fixed(_) => "fixed",
-                Version::Before(_) => "before",
-            };
-            assert_eq!(got, want, "{v}");
-        }
-    }
 
     #[test]
     fn live_workers_on_one_receiver_are_certain() {

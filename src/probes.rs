@@ -68,6 +68,14 @@ pub const PROBES: &[Probe] = &[
         },
     },
     Probe {
+        name: "dead_owner",
+        about: "lock-never-released: a pthread mutex whose owner thread exited holding it (or `twice`: locked twice by one thread)",
+        source: ProbeSource::C {
+            source: include_str!("../probes/native/dead_owner.c"),
+            cflags: &["-O1", "-g", "-pthread"],
+        },
+    },
+    Probe {
         name: "nil_deref",
         about: "dies of SIGSEGV at address 0x10: a field read through a NULL pointer",
         source: ProbeSource::C {

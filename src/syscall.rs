@@ -66,6 +66,7 @@ pub fn futex_word(arch: Arch, nr: i64, args: &[u64]) -> Option<FutexWord> {
         private: op & FUTEX_PRIVATE_FLAG != 0,
         expected: *args.get(2)? as u32,
         value: None,
+        after: Vec::new(),
     })
 }
 

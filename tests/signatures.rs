@@ -187,3 +187,61 @@ fn wait_cycle_over_a_socketpair_uses_the_peers_sock_diag_reports() {
     assert_eq!(peers[0].1, Some(peers[1].0));
     assert_eq!(peers[1].1, Some(peers[0].0));
 }
+
+/// Starts dead_owner in `mode`; returns it, its pid and the owner tid the mutex records,
+/// once main sleeps on the mutex.
+fn start_dead_owner(mode: &[&str]) -> (Running, i32, i32) {
+    let mut cmd = Command::new(probe("dead_owner"));
+    cmd.args(mode);
+    let r = Running::start(cmd);
+    let ready = r.wait_line("ready ", Duration::from_secs(10));
+    let v: Vec<i32> = ready
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{}/syscall", v[0]))
+            .is_ok_and(|s| s.starts_with("202 "))
+    }));
+    (r, v[0], v[1])
+}
+
+#[test]
+fn a_mutex_whose_owner_exited_is_never_released_though_other_threads_live() {
+    let (r, pid, owner) = start_dead_owner(&[]);
+    let (d, out) = diagnose_json(pid, &[]);
+    drop(r);
+    assert_eq!(out.status.code(), Some(1), "{:#?}", d.findings);
+    assert_eq!(
+        d.snapshot.process(pid).unwrap().threads.len(),
+        2,
+        "main and idle"
+    );
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.id == "lock-never-released")
+        .expect("lock-never-released");
+    assert_eq!(f.evidence[0].tid, Some(pid));
+    assert!(
+        f.explanation.contains(&format!("owner, tid {owner}")),
+        "{}",
+        f.explanation
+    );
+}
+
+#[test]
+fn a_mutex_locked_twice_by_one_thread_is_named_so() {
+    let (r, pid, owner) = start_dead_owner(&["twice"]);
+    assert_eq!(owner, pid, "main holds it");
+    let (d, out) = diagnose_json(pid, &[]);
+    drop(r);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(d.findings.len(), 1, "{:#?}", d.findings);
+    assert!(
+        d.findings[0]
+            .explanation
+            .contains("locked a non-recursive mutex twice")
+    );
+}

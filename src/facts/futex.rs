@@ -22,9 +22,32 @@ pub struct FutexWait {
     /// The innermost named frame of the waiter (e.g. `__lll_lock_wait_private`).
     pub waiting_in: Option<String>,
     /// Threads that could wake it: the other live threads of the process, and for a shared
-    /// word the threads of other captured processes that map the same object.
+    /// word the threads of other captured processes that map the same object — or, for a
+    /// pthread mutex whose owner is recorded, that owner alone (if it still lives).
     pub possible_wakers: Vec<(i32, i32)>,
+    /// For a thread waiting in pthread_mutex_lock: the owner tid glibc recorded in the
+    /// mutex (`__owner`, 8 bytes after the lock word), as the process's own namespace
+    /// numbers it.
+    pub mutex_owner: Option<MutexOwner>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MutexOwner {
+    pub tid: i32,
+    /// The owner is a captured thread of the process (its host tid, when it lives).
+    pub alive: Option<i32>,
+}
+
+/// glibc's mutex lock paths: the word a thread waits on there is a pthread_mutex_t's
+/// `__lock`, with `__owner` at +8.
+const MUTEX_LOCKERS: [&str; 6] = [
+    "pthread_mutex_lock",
+    "___pthread_mutex_lock",
+    "__pthread_mutex_lock",
+    "__pthread_mutex_lock_full",
+    "pthread_mutex_timedlock",
+    "__pthread_mutex_clocklock_common",
+];
 
 impl FutexWait {
     /// Nobody is left who could ever wake this thread.
@@ -80,6 +103,33 @@ pub fn futex_waits(s: &Snapshot) -> Vec<FutexWait> {
                     }
                 }
             }
+            // A pthread mutex names its owner: only that thread will unlock it.
+            let in_mutex = t.frames.iter().take(6).any(|f| {
+                f.function
+                    .as_deref()
+                    .is_some_and(|n| MUTEX_LOCKERS.contains(&n))
+            });
+            let mutex_owner =
+                w.after
+                    .get(1)
+                    .filter(|&&o| in_mutex && o != 0)
+                    .map(|&o| MutexOwner {
+                        tid: o as i32,
+                        alive: p
+                            .threads
+                            .iter()
+                            .find(|x| x.nstid.unwrap_or(x.tid) == o as i32 && x.state != "Z")
+                            .map(|x| x.tid),
+                    });
+            if let Some(owner) = mutex_owner {
+                // The waiter itself as owner: it locked twice, and nobody else unlocks.
+                wakers = owner
+                    .alive
+                    .filter(|&tid| tid != t.tid)
+                    .map(|tid| (p.pid, tid))
+                    .into_iter()
+                    .collect();
+            }
             out.push(FutexWait {
                 pid: p.pid,
                 tid: t.tid,
@@ -92,6 +142,7 @@ pub fn futex_waits(s: &Snapshot) -> Vec<FutexWait> {
                 owner_file: mapping.and_then(|m| owner_file(&p.mappings, m)),
                 waiting_in: t.frames.iter().find_map(|f| f.function.clone()),
                 possible_wakers: wakers,
+                mutex_owner,
             });
         }
     }
@@ -135,5 +186,23 @@ mod tests {
         let waits = futex_waits(&s);
         assert_eq!(waits.len(), 1);
         assert!(waits[0].unwakeable());
+    }
+
+    #[test]
+    fn a_mutex_owner_that_exited_leaves_no_waker() {
+        let s = super::super::sample("dead_owner");
+        let w = &futex_waits(&s)[0];
+        let owner = w.mutex_owner.expect("glibc's __owner was read");
+        assert_eq!(owner.tid, 13800);
+        assert_eq!(owner.alive, None, "the owner thread exited");
+        assert!(
+            w.unwakeable(),
+            "the idle thread is no waker: it does not own the mutex"
+        );
+        // Were the owner alive, it alone could wake the waiter.
+        let mut alive = s.clone();
+        alive.processes[0].threads[1].tid = 13800;
+        let w = &futex_waits(&alive)[0];
+        assert_eq!(w.possible_wakers, vec![(s.processes[0].pid, 13800)]);
     }
 }

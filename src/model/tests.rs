@@ -46,6 +46,7 @@ fn rich_snapshot() -> Snapshot {
                 private: true,
                 expected: 2,
                 value: Some(2),
+                after: vec![1, 4242, 0],
             }),
             path: None,
         }),

@@ -120,6 +120,10 @@ pub struct FutexWord {
     pub expected: u32,
     /// The value of the word in memory during the freeze.
     pub value: Option<u32>,
+    /// The three 32-bit words after it, read in the same freeze: for a pthread mutex, its
+    /// count and owner tid (glibc's `__count`, `__owner`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<u32>,
 }
 
 /// Where the copy of a thread's stack lies: `[start, start + len)`, sp inside it.

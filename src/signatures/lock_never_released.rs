@@ -43,12 +43,22 @@ fn matcher(_s: &Snapshot, f: &Facts) -> Vec<Finding> {
                     ),
                     ..Default::default()
                 }],
-                explanation: format!(
-                    "Thread {} of process {} waits on a private futex that is held (value {}), and it is the only thread left that could touch it: whoever took the lock is gone. The wait will never end.",
-                    w.tid,
-                    w.pid,
-                    w.value.unwrap_or(0)
-                ),
+                explanation: match w.mutex_owner {
+                    Some(o) if o.alive == Some(w.tid) => format!(
+                        "Thread {} of process {} waits for a pthread mutex it already holds itself (owner tid {} in the mutex): it locked a non-recursive mutex twice. Nobody else will unlock it; the wait will never end.",
+                        w.tid, w.pid, o.tid
+                    ),
+                    Some(o) => format!(
+                        "Thread {} of process {} waits for a pthread mutex whose owner, tid {} (recorded in the mutex), no longer exists: that thread exited, or was lost in a fork, while holding it. Nobody will unlock it; the wait will never end.",
+                        w.tid, w.pid, o.tid
+                    ),
+                    None => format!(
+                        "Thread {} of process {} waits on a private futex that is held (value {}), and it is the only thread left that could touch it: whoever took the lock is gone. The wait will never end.",
+                        w.tid,
+                        w.pid,
+                        w.value.unwrap_or(0)
+                    ),
+                },
                 workaround: Some("kill the process; find out what copied the lock held (a fork or clone while another thread held it) or which thread died holding it".into()),
                 fixed_in: None,
                 references: Vec::new(),

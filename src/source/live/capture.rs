@@ -527,10 +527,13 @@ fn syscall_at_stop(pid: i32, arch: Arch, nr: i64, args: &[u64; 6]) -> Syscall {
 /// Reads the futex word or the path string a syscall's arguments point at.
 fn fill_syscall_memory(pid: i32, arch: Arch, s: &mut Syscall) {
     if let Some(mut w) = syscall::futex_word(arch, s.nr, &s.args) {
-        let bytes = ptrace::read_memory(pid, w.addr, 4);
-        if let Ok(b) = <[u8; 4]>::try_from(bytes.as_slice()) {
-            w.value = Some(u32::from_le_bytes(b));
-        }
+        // The word and the three after it (a pthread mutex's owner lives at +8).
+        let bytes = ptrace::read_memory(pid, w.addr, 16);
+        let mut words = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        w.value = words.next();
+        w.after = words.collect();
         s.futex = Some(w);
     }
     if let Some(i) = syscall::path_arg(arch, s.nr)

@@ -136,6 +136,51 @@ fn native_abort_core_names_the_same_frames() {
     ] {
         assert!(all.iter().any(|f| f == want), "{want} not in {all:?}");
     }
+
+    // systemd-coredump's compressed forms open directly, with the same threads and frames.
+    let raw = std::fs::read(&core).unwrap();
+    let frames = |d: &Diagnosis| -> Vec<Vec<String>> {
+        d.snapshot.processes[0]
+            .threads
+            .iter()
+            .map(functions)
+            .collect()
+    };
+    let packed: [(&str, Vec<u8>); 3] = [
+        ("zst", zstd::encode_all(&raw[..], 1).unwrap()),
+        ("lz4", {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            std::io::Write::write_all(&mut e, &raw).unwrap();
+            e.finish().unwrap()
+        }),
+        ("xz", {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            std::io::Write::write_all(&mut e, &raw).unwrap();
+            e.finish().unwrap()
+        }),
+    ];
+    for (ext, bytes) in packed {
+        let path = dir.path().join(format!("core.blocked.{ext}"));
+        std::fs::write(&path, &bytes).unwrap();
+        let z = core_json(&path, &[]);
+        assert_eq!(frames(&z), frames(&d), "{ext}");
+        assert!(
+            z.snapshot
+                .notes
+                .iter()
+                .any(|n| n.message.contains("-compressed")),
+            "{ext}: the report says the core was inflated"
+        );
+        // A cut download: a clear one-line error, no panic.
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let out = wedge(&["core", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(5), "{ext}");
+        assert_no_panic(&out);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("truncated"),
+            "{ext}"
+        );
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! signal (NT_SIGINFO), mapped files (NT_FILE), and memory from PT_LOAD — mmapped, never
 //! read whole. The same unwinder and Go walker then run over it through [`Memory`].
 
+use super::compressed::{self, Compression};
 use crate::binary::FileOpener;
 use crate::binary::elf::{ElfError, ElfFile};
 use crate::memory::{Memory, MemoryError};
@@ -97,10 +98,22 @@ pub struct Core {
 
 pub fn open(path: &Path) -> Result<Core, CoreError> {
     let p = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|source| CoreError::Io {
+    let io = |source| CoreError::Io {
         path: p.clone(),
         source,
-    })?;
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    // systemd-coredump's compressed cores: inflated into an unnamed temporary file first.
+    let mut head = [0u8; 6];
+    let got = std::io::Read::read(&mut f, &mut head).map_err(io)?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).map_err(io)?;
+    let mut inflated = None;
+    if let Some(c) = Compression::sniff(&head[..got]) {
+        let started = std::time::Instant::now();
+        let (file, size) = compressed::inflate(c, f, &std::env::temp_dir()).map_err(io)?;
+        f = file;
+        inflated = Some((c, size, started.elapsed()));
+    }
     // SAFETY: read-only private mapping of a file we opened; see ElfFile::open.
     let data = Arc::new(unsafe { Mmap::map(&f) }.map_err(|source| CoreError::Io {
         path: p.clone(),
@@ -268,6 +281,17 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
             memfd: None,
             seals: None,
         });
+    }
+    if let Some((c, size, took)) = inflated {
+        snapshot.note(
+            Some(process.pid),
+            None,
+            format!(
+                "the core was {}-compressed: {size} bytes inflated into an unnamed temporary file in {} ms",
+                c.name(),
+                took.as_millis()
+            ),
+        );
     }
     if missing_bytes > 0 {
         snapshot.note(

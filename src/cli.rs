@@ -24,6 +24,47 @@ pub enum Command {
     Core(CoreArgs),
     /// The catalog of known bugs and generic hang shapes wedge recognizes.
     Signatures(SignaturesArgs),
+    /// Run a command under supervision: diagnose it when any process of its tree takes a
+    /// fault signal (before its handler runs) or stops making progress. The report goes to
+    /// stderr; the command's exit status passes through.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Diagnose the tree when it has used no CPU and no thread has run for this long
+    /// (`500ms`, `30s`, `5m`). Without it, only crashes are caught.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub hang_after: Option<std::time::Duration>,
+    /// The report as JSON (on stderr, like the human report).
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `500ms`, `30s`, `5m`, `1h`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!("{s:?} is not a usable duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Args)]

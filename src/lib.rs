@@ -13,6 +13,7 @@ pub mod memory;
 pub mod model;
 pub mod probes;
 pub mod render;
+pub mod run;
 pub mod signatures;
 pub mod source;
 pub mod syscall;

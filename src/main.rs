@@ -16,6 +16,7 @@ use wedge::source::live::{self, CaptureError, CaptureOptions};
 /// Exit codes, as documented in the README and `wedge --help`.
 mod exit {
     pub const CLEAN: u8 = 0;
+    pub const USAGE: u8 = 2;
     pub const FINDINGS: u8 = 1;
     pub const NOT_FOUND: u8 = 3;
     pub const NOT_PERMITTED: u8 = 4;
@@ -36,6 +37,59 @@ fn main() -> ExitCode {
         Command::Diagnose(args) => diagnose(args, interrupted),
         Command::Core(args) => core(args),
         Command::Signatures(args) => signatures(args),
+        Command::Run(args) => run(args, interrupted),
+    }
+}
+
+fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
+    use wedge::run::{Event, RunError, RunOptions};
+    let opts = RunOptions {
+        hang_after: args.hang_after,
+        capture: CaptureOptions {
+            children: true,
+            stop: true,
+            max_stack_bytes: 256 * 1024,
+            stop_timeout: Duration::from_millis(500),
+            hold: None,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            max_goroutine_stack_bytes: 64 * 1024,
+        },
+        interrupted,
+    };
+    let json = args.json;
+    let outcome = wedge::run::run(&args.command, &opts, |ev, d| {
+        let what = match ev {
+            Event::Crash {
+                pid,
+                tid,
+                signo,
+                addr,
+                ..
+            } => format!(
+                "wedge: process {pid} thread {tid} took signal {signo} (addr {addr:#x}); captured before its handler ran"
+            ),
+            Event::Hang { idle } => format!(
+                "wedge: no progress for {:.1} s (no CPU time, no thread running); captured",
+                idle.as_secs_f64()
+            ),
+        };
+        let text = if json {
+            render::json(d)
+        } else {
+            render::report(d, Style::from_choice("auto"), ReportOptions { all: false })
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{what}\n{text}");
+    });
+    match outcome {
+        // The command's status, as a shell would give it.
+        Ok(o) => ExitCode::from(o.status.clamp(0, 255) as u8),
+        Err(e @ RunError::NotFound(_)) => {
+            eprintln!("wedge run: {e}");
+            ExitCode::from(127)
+        }
+        Err(e @ RunError::NoCommand) => fail(exit::USAGE, &e.to_string()),
+        Err(e) => fail(exit::FAILURE, &e.to_string()),
     }
 }
 

@@ -63,9 +63,29 @@ pub fn fatal_faults(s: &Snapshot) -> Vec<FatalFault> {
         }
         let Some(addr) = sig.addr else { continue };
         let thread = sig.tid.and_then(|t| p.thread(t));
-        let frames: Vec<String> = thread
+        // A thread caught inside a signal handler that ran first (Go's preemption signal can
+        // be queued ahead of the fault) shows the handler on top: the fault is below the
+        // signal return trampoline.
+        let skip = thread
             .map(|t| {
                 t.frames
+                    .iter()
+                    .position(|f| {
+                        matches!(
+                            f.function.as_deref(),
+                            Some(
+                                "runtime.sigreturn"
+                                    | "runtime.sigreturn__sigaction"
+                                    | "__restore_rt"
+                            )
+                        )
+                    })
+                    .map_or(0, |i| i + 1)
+            })
+            .unwrap_or(0);
+        let frames: Vec<String> = thread
+            .map(|t| {
+                t.frames[skip.min(t.frames.len())..]
                     .iter()
                     .flat_map(|f| {
                         f.inlined
@@ -77,15 +97,23 @@ pub fn fatal_faults(s: &Snapshot) -> Vec<FatalFault> {
                     .collect()
             })
             .unwrap_or_default();
+        // A Go program caught at the fault itself (`wedge run` holds the signal before the
+        // runtime's handler records it in g.sig*): the goroutine running on that thread.
+        let goroutine = p.go.as_ref().and_then(|go| {
+            go.goroutines
+                .iter()
+                .find(|g| g.thread.is_some() && g.thread == sig.tid && g.status == "running")
+                .map(|g| g.id)
+        });
         out.push(FatalFault {
             pid: p.pid,
             tid: sig.tid,
-            goroutine: None,
+            goroutine,
             signo: sig.signo,
             addr,
-            pc: thread.and_then(|t| t.frames.first()).map(|f| f.pc),
+            pc: thread.and_then(|t| t.frames.get(skip)).map(|f| f.pc),
             function: thread
-                .and_then(|t| t.frames.first())
+                .and_then(|t| t.frames.get(skip))
                 .and_then(|f| f.function.clone()),
             frames,
         });

@@ -1,0 +1,105 @@
+//! `wedge confirm`: each run of a probe diagnosed by wedge itself. clone-fork-mix is
+//! confirmed (buggy reproduced, fixed clean); memfd-shared-stage's verdict agrees with the
+//! host copy-on-write check; an unknown signature or one without a probe is a usage error.
+//! Every process a confirmation started is gone afterwards.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use wedge::hostcheck::{CowCheck, memfd_future_write_cow};
+
+/// Runs `wedge confirm ARGS --json --print-pids`; returns (exit code, document, pids).
+fn confirm(args: &[&str]) -> (Option<i32>, Value, Vec<i32>, u64) {
+    let mut all = vec!["confirm"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", "--print-pids"]);
+    let out = wedge(&all);
+    let ended = ticks_now();
+    assert_no_panic(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let pids = pids_in(&stderr);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): rc={:?} {stderr}", out.status.code()));
+    (out.status.code(), doc, pids, ended)
+}
+
+#[test]
+fn clone_fork_mix_is_confirmed_and_nothing_is_left() {
+    let (code, doc, pids, ended) = confirm(&["clone-fork-mix", "--runs", "2", "--timeout", "5s"]);
+    assert_eq!(doc["verdict"], "confirmed", "{doc:#}");
+    assert_eq!(code, Some(0), "confirmed: exit 0");
+    assert_eq!(doc["buggy"]["runs"], 2);
+    assert_eq!(doc["buggy"]["reproduced"], 2, "{doc:#}");
+    assert_eq!(doc["fixed"]["clean"], 2, "{doc:#}");
+    assert_eq!(doc["fixed"]["reproduced"], 0);
+    assert_eq!(doc["buggy"]["rate"], 1.0);
+    let lo = doc["buggy"]["interval95"][0].as_f64().unwrap();
+    assert!(
+        (lo - 0.342).abs() < 0.001,
+        "Wilson lower bound of 2/2: {lo}"
+    );
+    // Parent, raw-clone child and its grandchild, (buggy: its fork never returns).
+    assert!(pids.len() >= 2 * 2 + 2 * 3, "{pids:?}");
+    assert_all_gone(&pids, ended);
+}
+
+#[test]
+fn memfd_shared_stage_follows_the_host_check() {
+    let (code, doc, pids, ended) =
+        confirm(&["memfd-shared-stage", "--runs", "1", "--timeout", "5s"]);
+    assert_all_gone(&pids, ended);
+    match memfd_future_write_cow() {
+        CowCheck::CowKept => {
+            assert_eq!(doc["verdict"], "not_reproducible", "{doc:#}");
+            assert_eq!(code, Some(1));
+            assert_eq!(doc["host_check"], "cow_kept");
+            assert_eq!(doc["buggy"]["reproduced"], 0, "{doc:#}");
+            assert!(
+                doc["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("keeps copy-on-write"),
+                "{doc:#}"
+            );
+        }
+        CowCheck::CowBroken => {
+            assert_eq!(doc["host_check"], "cow_broken");
+            assert_eq!(doc["verdict"], "confirmed", "{doc:#}");
+        }
+        CowCheck::Unsupported(_) => {
+            assert_eq!(doc["verdict"], "not_reproducible", "{doc:#}");
+        }
+    }
+    // The fixed seals never hang; the emulated kernel bug hangs on any kernel.
+    assert_eq!(doc["fixed"]["clean"], 1, "{doc:#}");
+    assert_eq!(doc["emulation"]["reproduced"], 1, "{doc:#}");
+    assert!(
+        doc["emulation_verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("mechanism confirmed under emulation")
+    );
+}
+
+#[test]
+fn unknown_or_probeless_signatures_are_usage_errors() {
+    for (sig, says) in [
+        ("no-such-bug", "no signature \"no-such-bug\""),
+        ("lock-never-released", "has no probe"),
+    ] {
+        let out = wedge(&["confirm", sig]);
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(2), "{sig}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(
+            err.contains("clone-fork-mix") && err.contains("nil-reader-race"),
+            "lists the signatures with a probe: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = wedge(&["confirm", "clone-fork-mix", "--timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_no_panic(&out);
+}

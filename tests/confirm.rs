@@ -103,3 +103,39 @@ fn unknown_or_probeless_signatures_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert_no_panic(&out);
 }
+
+#[test]
+fn diagnose_confirm_adds_the_verdict_of_each_matched_signature() {
+    let mut cmd = std::process::Command::new(probe("pipe_waits"));
+    cmd.arg("orphan");
+    let r = Running::start(cmd);
+    r.wait_line("ready ", std::time::Duration::from_secs(10));
+    assert!(wait_until(std::time::Duration::from_secs(5), || state_of(
+        r.pid, r.pid
+    ) == Some(
+        'S'
+    )));
+    let pid = r.pid.to_string();
+    let out = wedge(&["diagnose", &pid, "--confirm", "--json"]);
+    drop(r);
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "findings: exit 1");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = doc["confirmations"].as_array().expect("confirmations");
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(c[0]["signature"], "orphan-pipe-wait");
+    assert_eq!(c[0]["verdict"], "confirmed", "{:#}", c[0]);
+    // The document still reads back as a diagnosis.
+    let d: wedge::model::Diagnosis = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(d.findings.iter().any(|f| f.id == "orphan-pipe-wait"));
+    // Without --confirm the field is absent.
+    let r = {
+        let mut cmd = std::process::Command::new(probe("pipe_waits"));
+        cmd.arg("orphan");
+        Running::start(cmd)
+    };
+    r.wait_line("ready ", std::time::Duration::from_secs(10));
+    let (_, out) = diagnose_json(r.pid, &[]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc.get("confirmations").is_none());
+}

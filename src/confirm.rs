@@ -566,6 +566,15 @@ impl Started {
         } else {
             None
         };
+        // If wedge itself dies (a second Ctrl-C exits at once, or SIGKILL), the probe dies
+        // with it rather than hang on as an orphan.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn()?;
         let pid = child.id() as i32;
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -844,13 +853,8 @@ fn crashed(
     // No core (core_pattern pipes cores elsewhere, or a hard limit of 0): the Go runtime's
     // traceback names the faulting goroutine's innermost frame right after its header.
     let text = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
-    let fault_frame = text
-        .lines()
-        .skip_while(|l| !l.starts_with("[signal SIG"))
-        .skip_while(|l| !(l.starts_with("goroutine ") && l.ends_with("[running]:")))
-        .nth(1);
-    match (v.panic_frame, fault_frame) {
-        (Some(want), Some(frame)) if frame.contains(want) && text.contains("[signal SIG") => (
+    match (v.panic_frame, panic_fault_frame(&text)) {
+        (Some(want), Some(frame)) if frame.contains(want) => (
             Outcome::Reproduced,
             format!("crashed ({status}); no core file, the panic output names the fault in {want}"),
             None,
@@ -861,6 +865,15 @@ fn crashed(
             None,
         ),
     }
+}
+
+/// The innermost frame of the goroutine a Go fault panic names: the line after the first
+/// `goroutine N [running]:` that follows the runtime's `[signal SIG…]` line.
+pub fn panic_fault_frame(text: &str) -> Option<&str> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("[signal SIG"))
+        .skip_while(|l| !(l.starts_with("goroutine ") && l.ends_with("[running]:")))
+        .nth(1)
 }
 
 /// Parses a duration: `500ms`, `2s`, `1.5s`, `1m`, or plain seconds.
@@ -951,6 +964,26 @@ mod tests {
         let [lo, hi] = wilson(5, 10);
         assert!((lo - 0.237).abs() < 0.001 && (hi - 0.763).abs() < 0.001);
         assert_eq!(wilson(0, 0), [0.0, 1.0]);
+    }
+
+    #[test]
+    fn the_fault_frame_of_a_go_panic() {
+        // stderr of `reader_race crash` (Go 1.19), its first lines.
+        let text = "panic: runtime error: invalid memory address or nil pointer dereference
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x20 pc=0x48403b]
+
+goroutine 20 [running]:
+main.(*readerAtCloser).ReadAt(0xc000064050, {0xc00006e000, 0x10000, 0x10000}, 0xa00000)
+\twedge.probes/readerrace/main.go:102 +0x35b
+io.(*SectionReader).Read(0xc00008c1e0, {0xc00006e000?, 0x405458?, 0xc000080060?})
+";
+        let frame = panic_fault_frame(text).unwrap();
+        assert!(frame.contains(".(*readerAtCloser).ReadAt("), "{frame}");
+        // A panic without a fault (no [signal …] line) names no fault frame.
+        assert_eq!(
+            panic_fault_frame("panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n"),
+            None
+        );
     }
 
     #[test]

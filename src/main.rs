@@ -7,7 +7,7 @@ use cli::{Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, Signature
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wedge::model::Diagnosis;
 use wedge::render::{self, ReportOptions, Style};
@@ -74,7 +74,7 @@ fn pid_printer(on: bool) -> impl Fn(i32) {
 }
 
 fn confirm(args: ConfirmArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
-    use wedge::confirm::{self, ConfirmError, Settings, Verdict};
+    use wedge::confirm::{self, Settings, Verdict};
     let plan = match confirm::plan_for(&args.signature) {
         Ok(p) => p,
         Err(e) => return fail(exit::USAGE, &e.to_string()),
@@ -85,7 +85,7 @@ fn confirm(args: ConfirmArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     let settings = Settings {
         runs: args.runs,
         timeout: args.timeout,
-        interrupted,
+        interrupted: Arc::clone(&interrupted),
         on_pid: &on_pid,
         on_run: &on_run,
     };
@@ -105,20 +105,30 @@ fn confirm(args: ConfirmArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
                 ExitCode::from(exit::FINDINGS)
             }
         }
-        Err(e @ ConfirmError::Interrupted) => fail(exit::INTERRUPTED, &e.to_string()),
-        Err(e) => fail(exit::FAILURE, &e.to_string()),
+        Err(e) => confirm_failure(e, &interrupted),
+    }
+}
+
+/// A confirmation or demo that failed: 130 when it was interrupted (also when the
+/// interruption surfaced as another error, e.g. a compiler killed by the terminal's SIGINT).
+fn confirm_failure(e: wedge::confirm::ConfirmError, interrupted: &AtomicBool) -> ExitCode {
+    use wedge::confirm::ConfirmError;
+    if matches!(e, ConfirmError::Interrupted) || interrupted.load(Ordering::SeqCst) {
+        fail(exit::INTERRUPTED, &ConfirmError::Interrupted.to_string())
+    } else {
+        fail(exit::FAILURE, &e.to_string())
     }
 }
 
 fn demo(args: DemoArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
-    use wedge::confirm::{self, ConfirmError, Settings};
+    use wedge::confirm::{self, Settings};
     confirm::become_subreaper();
     let on_pid = pid_printer(args.print_pids);
     let on_run = |variant: &str, i: u32, n: u32| progress("confirm")(variant, i, n);
     let settings = Settings {
         runs: args.runs,
         timeout: args.timeout,
-        interrupted,
+        interrupted: Arc::clone(&interrupted),
         on_pid: &on_pid,
         on_run: &on_run,
     };
@@ -127,8 +137,7 @@ fn demo(args: DemoArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     match result {
         Ok(cases) if cases.iter().all(|c| c.shown) => ExitCode::from(exit::CLEAN),
         Ok(_) => ExitCode::from(exit::FINDINGS),
-        Err(e @ ConfirmError::Interrupted) => fail(exit::INTERRUPTED, &e.to_string()),
-        Err(e) => fail(exit::FAILURE, &e.to_string()),
+        Err(e) => confirm_failure(e, &interrupted),
     }
 }
 

@@ -139,3 +139,33 @@ fn diagnose_confirm_adds_the_verdict_of_each_matched_signature() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(doc.get("confirmations").is_none());
 }
+
+#[test]
+fn an_interrupted_confirm_exits_130_and_leaves_nothing_behind() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(wedge_bin())
+        .args(["confirm", "clone-fork-mix", "--runs", "50", "--print-pids"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut pids = Vec::new();
+    // In the middle of the third buggy run: its parent and raw-clone child exist.
+    while pids.len() < 5 {
+        let Some(Ok(l)) = lines.next() else { break };
+        pids.extend(pids_in(&l));
+    }
+    assert_eq!(pids.len(), 5, "the runs started");
+    // SAFETY: kill(2) on the wedge this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let ended = ticks_now();
+    for l in &rest {
+        pids.extend(pids_in(l));
+    }
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    assert_all_gone(&pids, ended);
+}

@@ -7,9 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "wedge",
     version,
     about = "Why is this container-tooling process hung or crashed? wedge shows, and proves it.",
-    after_help = "Exit codes: 0 nothing found, 1 findings reported, 2 bad usage, \
+    after_help = "Exit codes (diagnose, core): 0 nothing found, 1 findings reported, 2 bad usage, \
                   3 target not found, 4 not permitted (a partial report was printed), \
-                  5 other failure, 130 interrupted."
+                  5 other failure, 130 interrupted.\n\
+                  confirm: 0 confirmed on this host, 1 not confirmed (not reproducible here, \
+                  or the fixed variant fails too), 2 unknown signature or one without a probe, \
+                  5 the probe cannot be built or started, 130 interrupted.\n\
+                  demo: 0 every case showed its finding, 1 some case did not, 5 failure, \
+                  130 interrupted. Every process confirm and demo start is killed and reaped."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -28,13 +33,57 @@ pub enum Command {
     /// fault signal (before its handler runs) or stops making progress. The report goes to
     /// stderr; the command's exit status passes through.
     Run(RunArgs),
+    /// Prove a signature on this host: run its probe N times in its buggy and its fixed
+    /// variant, diagnose each run, and give a verdict.
+    Confirm(ConfirmArgs),
+    /// Start each built-in buggy probe, diagnose it live, show the findings, confirm them,
+    /// and clean up every process started.
+    Demo(DemoArgs),
+}
+
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    wedge::confirm::parse_duration(s)
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// The signature id (see `wedge signatures`; only those with a probe can be confirmed).
+    pub signature: String,
+    /// Runs of each variant.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
+    /// Upper bound on each run: 500ms, 10s, 1m.
+    #[arg(long, default_value = "10s", value_parser = duration, value_name = "DUR")]
+    pub timeout: std::time::Duration,
+    /// Print one JSON document (docs/json.md) instead of the text.
+    #[arg(long)]
+    pub json: bool,
+    /// Testing aid: print "pid N" on stderr for every process started.
+    #[arg(long, hide = true)]
+    pub print_pids: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Runs of each variant in each confirmation.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Upper bound on each confirmation run: 500ms, 5s, 1m.
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DUR")]
+    pub timeout: std::time::Duration,
+    /// Colour: auto (terminal only, NO_COLOR honoured), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Testing aid: print "pid N" on stderr for every process started.
+    #[arg(long, hide = true)]
+    pub print_pids: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Diagnose the tree when it has used no CPU and no thread has run for this long
     /// (`500ms`, `30s`, `5m`). Without it, only crashes are caught.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = duration)]
     pub hang_after: Option<std::time::Duration>,
     /// The report as JSON (on stderr, like the human report).
     #[arg(long)]
@@ -42,29 +91,6 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
-}
-
-/// `500ms`, `30s`, `5m`, `1h`; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
-    };
-    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
-        return Err(format!("{s:?} is not a usable duration"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +167,10 @@ pub struct DiagnoseArgs {
     /// How long to wait for all threads to stop before giving up on the stragglers.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub stop_timeout_ms: u64,
+    /// After the findings, confirm each matched signature that has a probe (2 runs of each
+    /// variant, 5 s timeout) and add the verdicts to the report and the JSON.
+    #[arg(long)]
+    pub confirm: bool,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Testing aid: keep the tree stopped this long after the copy.

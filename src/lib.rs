@@ -6,6 +6,8 @@
 
 pub mod analyze;
 pub mod binary;
+pub mod confirm;
+pub mod demo;
 pub mod facts;
 pub mod goruntime;
 pub mod hostcheck;

@@ -3,11 +3,11 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, CoreArgs, DiagnoseArgs, SignaturesArgs};
+use cli::{Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, SignaturesArgs};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wedge::model::Diagnosis;
 use wedge::render::{self, ReportOptions, Style};
@@ -16,8 +16,8 @@ use wedge::source::live::{self, CaptureError, CaptureOptions};
 /// Exit codes, as documented in the README and `wedge --help`.
 mod exit {
     pub const CLEAN: u8 = 0;
-    pub const USAGE: u8 = 2;
     pub const FINDINGS: u8 = 1;
+    pub const USAGE: u8 = 2;
     pub const NOT_FOUND: u8 = 3;
     pub const NOT_PERMITTED: u8 = 4;
     pub const FAILURE: u8 = 5;
@@ -38,6 +38,8 @@ fn main() -> ExitCode {
         Command::Core(args) => core(args),
         Command::Signatures(args) => signatures(args),
         Command::Run(args) => run(args, interrupted),
+        Command::Confirm(args) => confirm(args, interrupted),
+        Command::Demo(args) => demo(args, interrupted),
     }
 }
 
@@ -91,6 +93,138 @@ fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         Err(e @ RunError::NoCommand) => fail(exit::USAGE, &e.to_string()),
         Err(e) => fail(exit::FAILURE, &e.to_string()),
     }
+}
+
+/// Progress of confirmation runs on stderr, on a terminal only.
+fn progress(signature: &str) -> impl Fn(&str, u32, u32) + '_ {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    move |variant, i, n| {
+        if tty {
+            let done = ((i - 1) * 20 / n) as usize;
+            eprint!(
+                "\r\x1b[2K{signature}: {variant:<9} [{}{}] run {i}/{n}",
+                "#".repeat(done),
+                ".".repeat(20 - done)
+            );
+        }
+    }
+}
+
+fn end_progress() {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+}
+
+fn pid_printer(on: bool) -> impl Fn(i32) {
+    move |pid| {
+        if on {
+            eprintln!("pid {pid}");
+        }
+    }
+}
+
+fn confirm(args: ConfirmArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
+    use wedge::confirm::{self, Settings, Verdict};
+    let plan = match confirm::plan_for(&args.signature) {
+        Ok(p) => p,
+        Err(e) => return fail(exit::USAGE, &e.to_string()),
+    };
+    confirm::become_subreaper();
+    let on_pid = pid_printer(args.print_pids);
+    let on_run = progress(plan.signature);
+    let settings = Settings {
+        runs: args.runs,
+        timeout: args.timeout,
+        interrupted: Arc::clone(&interrupted),
+        on_pid: &on_pid,
+        on_run: &on_run,
+    };
+    let result = confirm::confirm(plan, &settings);
+    end_progress();
+    match result {
+        Ok(r) => {
+            let text = if args.json {
+                serde_json::to_string_pretty(&r).unwrap_or_default()
+            } else {
+                confirm::render(&r)
+            };
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            if r.verdict == Verdict::Confirmed {
+                ExitCode::from(exit::CLEAN)
+            } else {
+                ExitCode::from(exit::FINDINGS)
+            }
+        }
+        Err(e) => confirm_failure(e, &interrupted),
+    }
+}
+
+/// A confirmation or demo that failed: 130 when it was interrupted (also when the
+/// interruption surfaced as another error, e.g. a compiler killed by the terminal's SIGINT).
+fn confirm_failure(e: wedge::confirm::ConfirmError, interrupted: &AtomicBool) -> ExitCode {
+    use wedge::confirm::ConfirmError;
+    if matches!(e, ConfirmError::Interrupted) || interrupted.load(Ordering::SeqCst) {
+        fail(exit::INTERRUPTED, &ConfirmError::Interrupted.to_string())
+    } else {
+        fail(exit::FAILURE, &e.to_string())
+    }
+}
+
+fn demo(args: DemoArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
+    use wedge::confirm::{self, Settings};
+    confirm::become_subreaper();
+    let on_pid = pid_printer(args.print_pids);
+    let on_run = |variant: &str, i: u32, n: u32| progress("confirm")(variant, i, n);
+    let settings = Settings {
+        runs: args.runs,
+        timeout: args.timeout,
+        interrupted: Arc::clone(&interrupted),
+        on_pid: &on_pid,
+        on_run: &on_run,
+    };
+    let result = wedge::demo::run(&settings, Style::from_choice(args.color.as_str()));
+    end_progress();
+    match result {
+        Ok(cases) if cases.iter().all(|c| c.shown) => ExitCode::from(exit::CLEAN),
+        Ok(_) => ExitCode::from(exit::FINDINGS),
+        Err(e) => confirm_failure(e, &interrupted),
+    }
+}
+
+/// `diagnose --confirm`: the confirmation of each matched signature that has a probe.
+fn confirm_findings(
+    d: &Diagnosis,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Vec<wedge::confirm::Report>, wedge::confirm::ConfirmError> {
+    use wedge::confirm::{self, Settings};
+    let mut ids: Vec<&str> = d.findings.iter().map(|f| f.id.as_str()).collect();
+    ids.dedup();
+    let mut out = Vec::new();
+    let on_pid = |_| {};
+    for id in ids {
+        let Some(plan) = confirm::plan(id) else {
+            continue;
+        };
+        if out.iter().any(|r: &confirm::Report| r.signature == id) {
+            continue;
+        }
+        confirm::become_subreaper();
+        let on_run = progress(plan.signature);
+        let settings = Settings {
+            runs: 2,
+            timeout: Duration::from_secs(5),
+            interrupted: Arc::clone(interrupted),
+            on_pid: &on_pid,
+            on_run: &on_run,
+        };
+        let r = confirm::confirm(plan, &settings);
+        end_progress();
+        out.push(r?);
+    }
+    Ok(out)
 }
 
 fn signatures(args: SignaturesArgs) -> ExitCode {
@@ -151,7 +285,7 @@ fn core(args: CoreArgs) -> ExitCode {
     }
     let mut cache = wedge::binary::BinaryCache::new();
     let d = wedge::analyze::diagnose_core(parsed, args.exe, args.sysroot, &mut cache);
-    emit(&d, &args.output);
+    emit(&d, &args.output, &[]);
     if d.findings.is_empty() {
         ExitCode::from(exit::CLEAN)
     } else {
@@ -166,7 +300,7 @@ fn diagnose(args: DiagnoseArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         max_stack_bytes: args.max_stack_bytes,
         stop_timeout: Duration::from_millis(args.stop_timeout_ms),
         hold: args.debug_hold_ms.map(Duration::from_millis),
-        interrupted,
+        interrupted: Arc::clone(&interrupted),
         max_goroutine_stack_bytes: args.max_goroutine_stack_bytes,
     };
     let mut cache = wedge::binary::BinaryCache::new();
@@ -182,7 +316,19 @@ fn diagnose(args: DiagnoseArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         Err(e) => return fail(exit::FAILURE, &e.to_string()),
     };
     let diagnosis = wedge::analyze::diagnose_live(capture, &mut cache);
-    emit(&diagnosis, &args.output);
+    let mut confirmations = Vec::new();
+    if args.confirm {
+        match confirm_findings(&diagnosis, &interrupted) {
+            Ok(c) => confirmations = c,
+            Err(e @ wedge::confirm::ConfirmError::Interrupted) => {
+                emit(&diagnosis, &args.output, &[]);
+                return fail(exit::INTERRUPTED, &e.to_string());
+            }
+            // The diagnosis stands; say why it could not be confirmed.
+            Err(e) => eprintln!("wedge: --confirm: {e}"),
+        }
+    }
+    emit(&diagnosis, &args.output, &confirmations);
     match failure {
         Some((code, reason)) => fail(code, &reason),
         None if diagnosis.findings.is_empty() => ExitCode::from(exit::CLEAN),
@@ -190,15 +336,29 @@ fn diagnose(args: DiagnoseArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     }
 }
 
-fn emit(d: &Diagnosis, out: &cli::OutputArgs) {
-    let text = if out.json {
+fn emit(d: &Diagnosis, out: &cli::OutputArgs, confirmations: &[wedge::confirm::Report]) {
+    let text = if out.json && confirmations.is_empty() {
         render::json(d)
+    } else if out.json {
+        // The optional "confirmations" field beside the findings (docs/json.md).
+        let mut v = serde_json::to_value(d).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "confirmations".into(),
+                serde_json::to_value(confirmations).unwrap_or_default(),
+            );
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
     } else {
-        render::report(
-            d,
-            Style::from_choice(out.color.as_str()),
-            ReportOptions { all: out.all },
-        )
+        let style = Style::from_choice(out.color.as_str());
+        let mut t = render::report(d, style, ReportOptions { all: out.all });
+        if !confirmations.is_empty() {
+            t.push_str(&format!("\n{}\n", style.bold("Confirmation on this host")));
+            for c in confirmations {
+                t.push_str(&wedge::confirm::render(c));
+            }
+        }
+        t
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`wedge … | head`) is not an error worth a message.

@@ -54,6 +54,13 @@ fn header(out: &mut String, s: &Snapshot, style: Style) {
     out.push('\n');
 }
 
+/// The findings section of the report alone (`wedge demo` prints it).
+pub fn findings_only(d: &Diagnosis, style: Style) -> String {
+    let mut out = String::new();
+    findings(&mut out, d, style);
+    out
+}
+
 fn findings(out: &mut String, d: &Diagnosis, style: Style) {
     if d.findings.is_empty() {
         let _ = writeln!(

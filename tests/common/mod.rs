@@ -361,3 +361,32 @@ pub fn kill_descendants(pid: i32) {
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
 }
+
+/// The pids of "pid N" lines (`--print-pids`).
+pub fn pids_in(stderr: &str) -> Vec<i32> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("pid ")?.trim().parse().ok())
+        .collect()
+}
+
+/// Clock ticks since boot now (the unit of a process's start time in /proc/PID/stat).
+pub fn ticks_now() -> u64 {
+    let up = std::fs::read_to_string("/proc/uptime").unwrap();
+    let secs: f64 = up.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    (secs * unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64) as u64
+}
+
+/// Asserts that none of `pids` exists any more; `ended` (from [`ticks_now`]) is when the
+/// wedge that started them exited: a pid held by a process started later was reused.
+pub fn assert_all_gone(pids: &[i32], ended: u64) {
+    for &p in pids {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let start: u64 = rest.split_whitespace().nth(19).unwrap().parse().unwrap();
+        assert!(start > ended, "process {p} was left behind: {stat}");
+    }
+}

@@ -4,7 +4,7 @@
 //! libc), so a core from an arm64 machine decodes the same on an x86-64 one. Decoding knows
 //! the calls threads block in; everything else prints as raw arguments.
 
-use crate::model::{Arch, FutexWord, Registers};
+use crate::model::{Arch, FutexWord, Registers, Syscall};
 
 /// The name of syscall `nr` on `arch`.
 pub fn name(arch: Arch, nr: i64) -> Option<&'static str> {
@@ -190,6 +190,74 @@ pub fn from_registers(regs: &Registers) -> Option<(i64, [u64; 6])> {
         }
         Arch::Aarch64 => None,
     }
+}
+
+/// Longest path argument read.
+const MAX_PATH: usize = 4096;
+
+/// The syscall a stopped thread was in (from its registers), with the memory its arguments
+/// point at: a futex word and the three words after it (a pthread mutex's owner lives at
+/// +8), or a path string. `read(addr, len)` returns the bytes available there (fewer, or
+/// none, where memory ends): the live process's memory, or a core's.
+pub fn at_stop(
+    arch: Arch,
+    nr: i64,
+    args: &[u64; 6],
+    read: &dyn Fn(u64, usize) -> Vec<u8>,
+) -> Syscall {
+    let mut s = Syscall {
+        nr,
+        name: name(arch, nr).map(String::from),
+        args: args.to_vec(),
+        decoded: decode(arch, nr, args),
+        from: "registers".into(),
+        futex: None,
+        path: None,
+    };
+    fill_memory(arch, &mut s, read);
+    s
+}
+
+/// Fills a syscall's futex word or path argument through `read` (see [`at_stop`]).
+pub fn fill_memory(arch: Arch, s: &mut Syscall, read: &dyn Fn(u64, usize) -> Vec<u8>) {
+    if let Some(mut w) = futex_word(arch, s.nr, &s.args) {
+        let bytes = read(w.addr, 16);
+        let mut words = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        w.value = words.next();
+        w.after = words.collect();
+        s.futex = Some(w);
+    }
+    if let Some(i) = path_arg(arch, s.nr)
+        && let Some(&ptr) = s.args.get(i)
+    {
+        s.path = c_string(ptr, read);
+    }
+}
+
+/// A NUL-terminated string of at most MAX_PATH bytes, read page by page (the next page may
+/// be unmapped).
+fn c_string(addr: u64, read: &dyn Fn(u64, usize) -> Vec<u8>) -> Option<String> {
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < MAX_PATH {
+        let to_page_end = 4096 - (at % 4096) as usize;
+        let chunk = read(at, to_page_end.min(MAX_PATH - out.len()));
+        if chunk.is_empty() {
+            break;
+        }
+        if let Some(nul) = chunk.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..nul]);
+            return Some(String::from_utf8_lossy(&out).into_owned());
+        }
+        at += chunk.len() as u64;
+        out.extend_from_slice(&chunk);
+    }
+    (!out.is_empty()).then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

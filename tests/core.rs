@@ -200,3 +200,59 @@ fn core_errors_are_clear() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a core file"));
     assert_no_panic(&out);
 }
+
+/// A native hang, post-mortem: the clone-fork probe's stuck child, aborted, gives the same
+/// finding from its core as a live capture of it did (the futex wait comes from the core's
+/// registers and memory).
+#[test]
+fn a_hung_childs_core_gives_the_live_finding() {
+    let exe = probe("clone_fork");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(&exe);
+    cmd.arg("buggy");
+    let r = start_dumping(cmd, dir.path());
+    let ready = r.wait_line("ready ", Duration::from_secs(10));
+    let child: i32 = ready.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{child}/syscall"))
+            .is_ok_and(|s| s.starts_with("202 "))
+    }));
+    let (live, _) = diagnose_json(child, &["--no-children"]);
+    // SAFETY: kill(2) on the probe's child, started by this test.
+    unsafe { libc::kill(child, libc::SIGABRT) };
+    let core = dir.path().join("core");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .map_or(true, |s| s.contains(") Z"))
+                && core.exists()
+        }),
+        "the child dumped core"
+    );
+    drop(r);
+    let out = wedge(&[
+        "core",
+        core.to_str().unwrap(),
+        "--json",
+        "--exe",
+        exe.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let post: Diagnosis = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = |d: &Diagnosis| d.findings.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&post), ids(&live));
+    assert_eq!(ids(&post), vec!["clone-fork-mix"]);
+    let t = &post.snapshot.processes[0].threads[0];
+    let sys = t
+        .syscall
+        .as_ref()
+        .expect("the syscall from the core's registers");
+    assert_eq!(sys.name.as_deref(), Some("futex"));
+    assert_eq!(sys.futex.as_ref().unwrap().value, Some(2));
+    assert_eq!(post.findings[0].evidence[0].tid, Some(child));
+}

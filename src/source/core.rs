@@ -260,8 +260,30 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
         data,
         segs: segs.clone(),
     };
+    // What the core's bytes hold at an address, as much as the core has of it.
+    let read = |addr: u64, len: usize| -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        if memory.read(addr, &mut buf).is_ok() {
+            return buf;
+        }
+        let mut word = vec![0u8; len.min(4)];
+        if memory.read(addr, &mut word).is_ok() {
+            word
+        } else {
+            Vec::new()
+        }
+    };
     for t in process.threads.iter_mut() {
         t.name = process.comm.clone();
+        // The syscall each thread was in when the core was written (a blocked futex wait,
+        // a read), with its futex word or path, as live.
+        if let Some((nr, args)) = t
+            .registers
+            .as_ref()
+            .and_then(crate::syscall::from_registers)
+        {
+            t.syscall = Some(crate::syscall::at_stop(arch, nr, &args, &read));
+        }
         if let Some(sp) = t.registers.as_ref().and_then(|r| r.sp())
             && let Some((lo, hi)) = memory.segment_of(sp)
         {

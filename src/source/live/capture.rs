@@ -16,7 +16,7 @@ use super::sockdiag::UnixTables;
 use crate::binary::{BinaryCache, LiveOpener};
 use crate::goruntime::target::{self, GoTarget};
 use crate::memory::MemoryImage;
-use crate::model::{Arch, Mapping, Process, Snapshot, Source, StackCopy, Syscall};
+use crate::model::{Arch, Mapping, Process, Snapshot, Source, StackCopy};
 use crate::syscall;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 /// Bytes below the stack pointer that leaf functions may use (the x86-64 red zone).
 const RED_ZONE: u64 = 128;
 /// Longest path argument copied from a syscall.
-const MAX_PATH: usize = 4096;
 /// Rounds of "look for new threads and children" before giving up on a stable set.
 const MAX_ROUNDS: usize = 16;
 
@@ -461,10 +460,12 @@ fn copy_threads(
         };
         t.stopped = true;
         if let Some((nr, args)) = syscall::from_registers(&regs) {
-            t.syscall = Some(syscall_at_stop(pid, arch, nr, &args));
+            t.syscall = Some(syscall::at_stop(arch, nr, &args, &|a, n| {
+                ptrace::read_memory(pid, a, n)
+            }));
         } else if let Some(s) = t.syscall.as_mut() {
             // No syscall number in the registers (arm64): keep procfs's, add what we can read.
-            fill_syscall_memory(pid, arch, s);
+            syscall::fill_memory(arch, s, &|a, n| ptrace::read_memory(pid, a, n));
         }
         if let Some(sp) = regs.sp() {
             let mut mapping = stack_mapping(&p.mappings, sp);
@@ -507,40 +508,6 @@ fn stack_mapping(mappings: &[Mapping], sp: u64) -> Option<(u64, u64)> {
         .iter()
         .find(|m| m.start <= sp && sp < m.end)
         .map(|m| (m.start, m.end))
-}
-
-/// The syscall a stopped thread was in, from its registers, with the memory it points at.
-fn syscall_at_stop(pid: i32, arch: Arch, nr: i64, args: &[u64; 6]) -> Syscall {
-    let mut s = Syscall {
-        nr,
-        name: syscall::name(arch, nr).map(String::from),
-        args: args.to_vec(),
-        decoded: syscall::decode(arch, nr, args),
-        from: "registers".into(),
-        futex: None,
-        path: None,
-    };
-    fill_syscall_memory(pid, arch, &mut s);
-    s
-}
-
-/// Reads the futex word or the path string a syscall's arguments point at.
-fn fill_syscall_memory(pid: i32, arch: Arch, s: &mut Syscall) {
-    if let Some(mut w) = syscall::futex_word(arch, s.nr, &s.args) {
-        // The word and the three after it (a pthread mutex's owner lives at +8).
-        let bytes = ptrace::read_memory(pid, w.addr, 16);
-        let mut words = bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-        w.value = words.next();
-        w.after = words.collect();
-        s.futex = Some(w);
-    }
-    if let Some(i) = syscall::path_arg(arch, s.nr)
-        && let Some(&ptr) = s.args.get(i)
-    {
-        s.path = ptrace::read_c_string(pid, ptr, MAX_PATH);
-    }
 }
 
 fn read_fds_into(p: &mut Process, snapshot: &mut Snapshot) {

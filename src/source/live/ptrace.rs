@@ -125,34 +125,6 @@ pub fn read_memory(pid: i32, addr: u64, len: usize) -> Vec<u8> {
     buf
 }
 
-/// Reads a NUL-terminated string of at most `max` bytes, page by page.
-pub fn read_c_string(pid: i32, addr: u64, max: usize) -> Option<String> {
-    if addr == 0 {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut at = addr;
-    while out.len() < max {
-        // Never cross a page boundary in one read: the next page may be unmapped.
-        let to_page_end = 4096 - (at % 4096) as usize;
-        let chunk = read_memory(pid, at, to_page_end.min(max - out.len()));
-        if chunk.is_empty() {
-            break;
-        }
-        if let Some(nul) = chunk.iter().position(|&b| b == 0) {
-            out.extend_from_slice(&chunk[..nul]);
-            return Some(String::from_utf8_lossy(&out).into_owned());
-        }
-        at += chunk.len() as u64;
-        out.extend_from_slice(&chunk);
-    }
-    if out.is_empty() {
-        None
-    } else {
-        Some(String::from_utf8_lossy(&out).into_owned())
-    }
-}
-
 /// Most iovecs one process_vm_readv call takes (IOV_MAX).
 const IOV_MAX: usize = 1024;
 

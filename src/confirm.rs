@@ -542,26 +542,7 @@ impl Started {
             cmd.current_dir(dir.path())
                 .env("GOTRACEBACK", "crash")
                 .stderr(std::fs::File::create(dir.path().join("stderr"))?);
-            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    let lim = libc::rlimit {
-                        rlim_cur: libc::RLIM_INFINITY,
-                        rlim_max: libc::RLIM_INFINITY,
-                    };
-                    // A hard limit below infinity: raise the soft limit as far as allowed.
-                    if libc::setrlimit(libc::RLIMIT_CORE, &lim) != 0 {
-                        let mut cur = libc::rlimit {
-                            rlim_cur: 0,
-                            rlim_max: 0,
-                        };
-                        libc::getrlimit(libc::RLIMIT_CORE, &mut cur);
-                        cur.rlim_cur = cur.rlim_max;
-                        libc::setrlimit(libc::RLIMIT_CORE, &cur);
-                    }
-                    Ok(())
-                });
-            }
+            crate::probes::enable_core_dumps(&mut cmd);
             Some(dir)
         } else {
             None

@@ -239,6 +239,32 @@ pub fn build_with(name: &str, cache_dir: &Path, tool: Option<&str>) -> Result<Pa
     Ok(out)
 }
 
+/// Makes `cmd` dump core when it crashes: raises its RLIMIT_CORE soft limit as far as the
+/// hard limit allows (infinity where permitted). Cores land where core_pattern says.
+pub fn enable_core_dumps(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getrlimit/setrlimit are async-signal-safe; nothing else runs between fork
+    // and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: libc::RLIM_INFINITY,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_CORE, &lim) != 0 {
+                let mut cur = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::getrlimit(libc::RLIMIT_CORE, &mut cur);
+                cur.rlim_cur = cur.rlim_max;
+                libc::setrlimit(libc::RLIMIT_CORE, &cur);
+            }
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

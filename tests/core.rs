@@ -4,38 +4,10 @@
 mod common;
 
 use common::*;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use wedge::model::Diagnosis;
-
-/// Runs `cmd` in `dir` with core dumps enabled (the kernel's core_pattern must write a
-/// plain file, as Debian's default `core` does).
-fn start_dumping(mut cmd: Command, dir: &Path) -> Running {
-    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-    assert!(
-        !pattern.starts_with('|'),
-        "core_pattern pipes cores to {pattern}: these tests need plain core files"
-    );
-    cmd.current_dir(dir);
-    // The Go runtime's SIGQUIT dump goes to a file, not the test output.
-    cmd.stderr(std::fs::File::create(dir.join("stderr")).unwrap());
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: libc::RLIM_INFINITY,
-                rlim_max: libc::RLIM_INFINITY,
-            };
-            if libc::setrlimit(libc::RLIMIT_CORE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    Running::start(cmd)
-}
 
 fn wait_core(dir: &Path, r: &mut Running) -> PathBuf {
     let _ = r.finish();

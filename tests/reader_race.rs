@@ -7,8 +7,7 @@
 mod common;
 
 use common::*;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 use wedge::model::{Confidence, Diagnosis, Finding};
@@ -108,31 +107,6 @@ fn the_fixed_reader_never_crashes() {
     let (code, out) = r.finish();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("done 200 uploads"), "{out}");
-}
-
-/// Runs `cmd` in `dir` with core dumps enabled; core_pattern must write a plain file.
-fn start_dumping(mut cmd: Command, dir: &Path) -> Running {
-    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-    assert!(
-        !pattern.starts_with('|'),
-        "core_pattern pipes cores to {pattern}: this test needs plain core files"
-    );
-    cmd.current_dir(dir);
-    cmd.stderr(std::fs::File::create(dir.join("stderr")).unwrap());
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: libc::RLIM_INFINITY,
-                rlim_max: libc::RLIM_INFINITY,
-            };
-            if libc::setrlimit(libc::RLIMIT_CORE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    Running::start(cmd)
 }
 
 #[test]

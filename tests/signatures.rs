@@ -11,13 +11,7 @@ fn start_clone_fork(variant: &str) -> (Running, i32, i32) {
     let exe = probe("clone_fork");
     let mut cmd = Command::new(exe);
     cmd.arg(variant);
-    let r = Running::start(cmd);
-    let ready = r.wait_line("ready ", Duration::from_secs(10));
-    let pids: Vec<i32> = ready
-        .split_whitespace()
-        .skip(1)
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let (r, pids) = start_ready(cmd);
     (r, pids[0], pids[1])
 }
 
@@ -85,13 +79,7 @@ fn the_catalog_is_printed() {
 fn start_pipe_waits(mode: &str) -> (Running, i32, i32) {
     let mut cmd = Command::new(probe("pipe_waits"));
     cmd.arg(mode);
-    let r = Running::start(cmd);
-    let ready = r.wait_line("ready ", Duration::from_secs(10));
-    let pids: Vec<i32> = ready
-        .split_whitespace()
-        .skip(1)
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let (r, pids) = start_ready(cmd);
     let in_read = |pid: i32| {
         wait_until(Duration::from_secs(5), || {
             std::fs::read_to_string(format!("/proc/{pid}/syscall"))
@@ -193,13 +181,7 @@ fn wait_cycle_over_a_socketpair_uses_the_peers_sock_diag_reports() {
 fn start_dead_owner(mode: &[&str]) -> (Running, i32, i32) {
     let mut cmd = Command::new(probe("dead_owner"));
     cmd.args(mode);
-    let r = Running::start(cmd);
-    let ready = r.wait_line("ready ", Duration::from_secs(10));
-    let v: Vec<i32> = ready
-        .split_whitespace()
-        .skip(1)
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let (r, v) = start_ready(cmd);
     assert!(wait_until(Duration::from_secs(5), || {
         std::fs::read_to_string(format!("/proc/{}/syscall", v[0]))
             .is_ok_and(|s| s.starts_with("202 "))

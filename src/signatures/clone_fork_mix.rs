@@ -95,12 +95,7 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
         } else {
             format!(" {}", PODMAN.sentence(&version))
         };
-        out.push(Finding {
-            id: SIGNATURE.id.into(),
-            title: SIGNATURE.title.into(),
-            confidence: weaken_if_fixed(Confidence::Certain, &version),
-            evidence,
-            explanation: format!(
+        out.push(SIGNATURE.finding(weaken_if_fixed(Confidence::Certain, &version), evidence, format!(
                 "Process {} was created with a raw clone system call, which runs none of glibc's fork preparation, while another thread of its parent held {}. The child inherited the lock held by a thread that does not exist in it; its glibc fork() now waits for that lock forever. This is the mechanism of podman #25184 (rootless pause-process creation).{version_note}",
                 w.pid,
                 if *locker == "_IO_list_lock" {
@@ -108,11 +103,7 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
                 } else {
                     "a malloc arena lock"
                 }
-            ),
-            workaround: SIGNATURE.workaround.map(String::from),
-            fixed_in: SIGNATURE.fixed_in.map(String::from),
-            references: SIGNATURE.references.iter().map(|r| r.to_string()).collect(),
-        });
+            )));
     }
     out
 }

@@ -226,16 +226,7 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
         } else {
             format!("{explanation} {}", RUNC.sentence(&version))
         };
-        out.push(Finding {
-            id: SIGNATURE.id.into(),
-            title: SIGNATURE.title.into(),
-            confidence,
-            evidence,
-            explanation,
-            workaround: SIGNATURE.workaround.map(String::from),
-            fixed_in: SIGNATURE.fixed_in.map(String::from),
-            references: SIGNATURE.references.iter().map(|r| r.to_string()).collect(),
-        });
+        out.push(SIGNATURE.finding(confidence, evidence, explanation));
     }
     out
 }

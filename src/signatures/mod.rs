@@ -32,6 +32,28 @@ pub struct Signature {
     pub matcher: fn(&Snapshot, &Facts) -> Vec<Finding>,
 }
 
+impl Signature {
+    /// A finding of this signature: its id, title, workaround, fixed version and references,
+    /// with what the match found.
+    pub fn finding(
+        &self,
+        confidence: crate::model::Confidence,
+        evidence: Vec<crate::model::Evidence>,
+        explanation: String,
+    ) -> Finding {
+        Finding {
+            id: self.id.into(),
+            title: self.title.into(),
+            confidence,
+            evidence,
+            explanation,
+            workaround: self.workaround.map(String::from),
+            fixed_in: self.fixed_in.map(String::from),
+            references: self.references.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+}
+
 /// Every signature, known bugs first.
 pub fn catalog() -> &'static [Signature] {
     &[

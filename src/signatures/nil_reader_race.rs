@@ -155,16 +155,7 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
 }
 
 fn finding(confidence: Confidence, evidence: Vec<Evidence>, explanation: String) -> Finding {
-    Finding {
-        id: SIGNATURE.id.into(),
-        title: SIGNATURE.title.into(),
-        confidence,
-        evidence,
-        explanation,
-        workaround: SIGNATURE.workaround.map(String::from),
-        fixed_in: SIGNATURE.fixed_in.map(String::from),
-        references: SIGNATURE.references.iter().map(|r| r.to_string()).collect(),
-    }
+    SIGNATURE.finding(confidence, evidence, explanation)
 }
 
 /// BuildKit's affected range for this bug.

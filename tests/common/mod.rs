@@ -390,3 +390,29 @@ pub fn assert_all_gone(pids: &[i32], ended: u64) {
         assert!(start > ended, "process {p} was left behind: {stat}");
     }
 }
+
+/// Runs `cmd` in `dir` with core dumps enabled, stderr to `dir/stderr` (the kernel's
+/// core_pattern must write a plain file, as Debian's default `core` does).
+pub fn start_dumping(mut cmd: Command, dir: &Path) -> Running {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    assert!(
+        !pattern.starts_with('|'),
+        "core_pattern pipes cores to {pattern}: these tests need plain core files"
+    );
+    cmd.current_dir(dir);
+    cmd.stderr(std::fs::File::create(dir.join("stderr")).unwrap());
+    wedge::probes::enable_core_dumps(&mut cmd);
+    Running::start(cmd)
+}
+
+/// Starts `cmd`, waits for its `ready N M …` line and returns the numbers on it.
+pub fn start_ready(cmd: Command) -> (Running, Vec<i32>) {
+    let r = Running::start(cmd);
+    let line = r.wait_line("ready ", Duration::from_secs(30));
+    let nums = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (r, nums)
+}

@@ -39,6 +39,31 @@ pub struct WaitGraph {
     pub waits: Vec<Wait>,
     /// Threads that can never go on, as (pid, tid).
     pub stuck: BTreeSet<(i32, i32)>,
+    /// Goroutines that wait on nothing at all — a nil channel, an empty select — and so can
+    /// never go on, as (pid, goroutine id, the runtime's wait reason). Other goroutine waits
+    /// (channels, mutexes) name no counterpart in the runtime's data: they are not edges.
+    pub stuck_goroutines: Vec<(i32, i64, String)>,
+}
+
+/// Go's wait reasons for waits nothing can end.
+const FOREVER: [&str; 3] = [
+    "chan receive (nil chan)",
+    "chan send (nil chan)",
+    "select (no cases)",
+];
+
+/// Goroutines parked for good (see [`WaitGraph::stuck_goroutines`]).
+fn stuck_goroutines(s: &Snapshot) -> Vec<(i32, i64, String)> {
+    s.processes
+        .iter()
+        .filter_map(|p| p.go.as_ref().map(|go| (p.pid, go)))
+        .flat_map(|(pid, go)| {
+            go.goroutines.iter().filter_map(move |g| {
+                let r = g.wait_reason.as_deref()?;
+                (FOREVER.contains(&r) && !g.system).then(|| (pid, g.id, r.to_string()))
+            })
+        })
+        .collect()
 }
 
 impl WaitGraph {
@@ -293,7 +318,11 @@ pub fn wait_graph(s: &Snapshot, pipes: &[PipeWait], futexes: &[FutexWait]) -> Wa
         .filter(|k| !free_threads.contains(k))
         .copied()
         .collect();
-    WaitGraph { waits, stuck }
+    WaitGraph {
+        waits,
+        stuck,
+        stuck_goroutines: stuck_goroutines(s),
+    }
 }
 
 /// A word holding the tid of another thread of the process: pthread_join's wait on a
@@ -398,5 +427,20 @@ mod tests {
             .collect();
         c.sort();
         assert_eq!(c, vec![vec![0, 1, 2], vec![3], vec![4]]);
+    }
+
+    #[test]
+    fn goroutines_waiting_on_nothing_are_stuck_for_good() {
+        let mut s = sample("reader_race_hold");
+        assert!(graph(&s).stuck_goroutines.is_empty());
+        let go = s.processes[0].go.as_mut().unwrap();
+        let user = go.goroutines.iter().position(|g| !g.system).unwrap();
+        go.goroutines[user].wait_reason = Some("select (no cases)".into());
+        let id = go.goroutines[user].id;
+        let pid = s.processes[0].pid;
+        assert_eq!(
+            graph(&s).stuck_goroutines,
+            vec![(pid, id, "select (no cases)".to_string())]
+        );
     }
 }

@@ -18,12 +18,31 @@ pub fn report(d: &Diagnosis, style: Style, opts: ReportOptions) -> String {
     let s = &d.snapshot;
     header(&mut out, s, style);
     findings(&mut out, d, style);
+    wait_graph(&mut out, s, style);
     tree(&mut out, s, style);
     for p in &s.processes {
         process(&mut out, p, style, opts);
     }
     notes(&mut out, s, style);
     out
+}
+
+/// The waits nothing will ever end (the wait-for graph's stuck part), when there are any:
+/// what each stuck thread waits for, and goroutines parked on nothing.
+fn wait_graph(out: &mut String, s: &Snapshot, style: Style) {
+    let g = crate::facts::derive(s).wait_graph;
+    if g.stuck.is_empty() && g.stuck_goroutines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", style.bold("Waits that will never end"));
+    for &(pid, tid) in &g.stuck {
+        let what = g.wait_of(pid, tid).map(|w| w.what.as_str()).unwrap_or("?");
+        let _ = writeln!(out, "  {pid}/{tid} {what}");
+    }
+    for (pid, id, reason) in &g.stuck_goroutines {
+        let _ = writeln!(out, "  {pid} goroutine {id} [{reason}]");
+    }
+    let _ = writeln!(out);
 }
 
 fn header(out: &mut String, s: &Snapshot, style: Style) {

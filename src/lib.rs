@@ -9,6 +9,7 @@ pub mod binary;
 pub mod facts;
 pub mod goruntime;
 pub mod hostcheck;
+pub mod log;
 pub mod memory;
 pub mod model;
 pub mod probes;

@@ -7,6 +7,7 @@ pub mod fifo;
 pub mod futex;
 pub mod go;
 pub mod memory;
+pub mod nsexec;
 pub mod pipes;
 pub mod sockets;
 pub mod waitgraph;
@@ -18,6 +19,7 @@ pub use go::{GoroutineFault, InFunction, SameFunction, goroutine_faults, same_fu
 pub use memory::{
     MemfdExe, MemfdPrivateWrite, SharedBacking, memfd_exes, memfd_private_writes, shared_backings,
 };
+pub use nsexec::{StageMismatch, stage_mismatches};
 pub use pipes::{PipeVerdict, PipeWait, pipe_waits};
 pub use sockets::{SamePair, SocketWait, socket_waits};
 pub use waitgraph::{Wait, WaitGraph, Waker, wait_graph};
@@ -37,6 +39,7 @@ pub struct Facts {
     pub shared_backings: Vec<SharedBacking>,
     pub same_function: Vec<SameFunction>,
     pub fatal_faults: Vec<FatalFault>,
+    pub stage_mismatches: Vec<StageMismatch>,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
@@ -54,6 +57,7 @@ pub fn derive(s: &Snapshot) -> Facts {
         shared_backings: shared_backings(s),
         same_function: same_function(s),
         fatal_faults: fatal_faults(s),
+        stage_mismatches: stage_mismatches(s),
     }
 }
 

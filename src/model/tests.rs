@@ -155,6 +155,7 @@ fn rich_snapshot() -> Snapshot {
             ..Default::default()
         }],
         signal: Some(CrashSignal {
+            goroutine: None,
             signo: 11,
             code: 1,
             addr: Some(0x20),
@@ -202,6 +203,15 @@ fn rich_snapshot() -> Snapshot {
             goroutines_note: None,
             copy_us: Some(120),
             copy_bytes: Some(4096),
+            races: vec![crate::model::DataRace {
+                stacks: vec![crate::model::RaceStack {
+                    heading: "Read at 0x00c000012345 by goroutine 7".into(),
+                    kind: "read".into(),
+                    addr: Some(0xc000012345),
+                    goroutine: Some(7),
+                    frames: vec![Frame::bare(0, 0, FrameTrust::Text)],
+                }],
+            }],
         }),
     });
     s.note(Some(42), None, "something was missing");

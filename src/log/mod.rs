@@ -521,3 +521,6 @@ fn process_of(d: Dump, prefix: Prefix) -> Process {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests;

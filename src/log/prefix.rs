@@ -7,8 +7,9 @@
 enum Piece {
     /// One or more ASCII digits.
     Digits,
-    /// One or more spaces.
-    Spaces,
+    /// One or more spaces; at the end of the prefix exactly this many (what follows may be
+    /// indented with spaces: the race detector's frames are).
+    Spaces(usize),
     Byte(u8),
 }
 
@@ -33,10 +34,11 @@ impl Prefix {
                 }
                 pieces.push(Piece::Digits);
             } else if b == b' ' {
+                let start = i;
                 while i < text.len() && text[i] == b' ' {
                     i += 1;
                 }
-                pieces.push(Piece::Spaces);
+                pieces.push(Piece::Spaces(i - start));
             } else {
                 pieces.push(Piece::Byte(b));
                 i += 1;
@@ -57,9 +59,18 @@ impl Prefix {
     /// `line` without the prefix, or None when the line does not start with it.
     pub fn strip<'a>(&self, line: &'a [u8]) -> Option<&'a [u8]> {
         let mut i = 0;
-        for p in &self.pieces {
+        for (k, p) in self.pieces.iter().enumerate() {
+            if let Piece::Spaces(n) = p
+                && k + 1 == self.pieces.len()
+            {
+                if line.len() < i + n || line[i..i + n].iter().any(|&b| b != b' ') {
+                    return None;
+                }
+                i += n;
+                continue;
+            }
             match p {
-                Piece::Digits | Piece::Spaces => {
+                Piece::Digits | Piece::Spaces(_) => {
                     let want = |b: u8| match p {
                         Piece::Digits => b.is_ascii_digit(),
                         _ => b == b' ',
@@ -111,6 +122,11 @@ mod tests {
         assert_eq!(p.strip(b"[job 1] x"), None);
         assert_eq!(p.strip(b"2026-01-02"), None);
         assert!(Prefix::learn(b"").strip(b"abc") == Some(&b"abc"[..]));
+        // The indentation after the prefix is the line's own.
+        assert_eq!(
+            p.strip(b"2026-01-02T03:04:06.9Z   main.f()"),
+            Some(&b"  main.f()"[..])
+        );
     }
 
     #[test]

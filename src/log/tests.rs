@@ -316,19 +316,39 @@ fn wrap(text: &[u8], prefix: impl Fn(usize) -> String) -> Vec<u8> {
     out
 }
 
-/// Per dump: its number of panics, and each goroutine's id and frame names.
-type Summary = Vec<(usize, Vec<(i64, Vec<String>)>)>;
+/// Per dump: its number of panics, and each goroutine's id and frame names; per race
+/// report: each stack's heading and frame names.
+type Summary = (
+    Vec<(usize, Vec<(i64, Vec<String>)>)>,
+    Vec<Vec<(String, Vec<Option<String>>)>>,
+);
 
 fn summary(s: &LogScan) -> Summary {
-    s.dumps
-        .iter()
-        .map(|(d, _)| {
-            (
-                d.panics.len(),
-                d.goroutines.iter().map(|g| (g.id, names(g))).collect(),
-            )
-        })
-        .collect()
+    (
+        s.dumps
+            .iter()
+            .map(|(d, _)| {
+                (
+                    d.panics.len(),
+                    d.goroutines.iter().map(|g| (g.id, names(g))).collect(),
+                )
+            })
+            .collect(),
+        s.races
+            .iter()
+            .map(|(_, _, r)| {
+                r.stacks
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.heading.clone(),
+                            s.frames.iter().map(|f| f.function.clone()).collect(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 #[test]

@@ -505,3 +505,33 @@ fn runc_error_lines() {
     assert_eq!(s.messages[0].message, "container does not exist");
     assert!(s.dumps.is_empty());
 }
+
+#[test]
+fn the_reader_race_probes_race_reports_are_the_known_bug() {
+    // Real stderr of probes/reader_race built with -race, run as `crash` (README).
+    let s = snapshot(scan(&sample("reader-race-probe-race-go1.19.txt")), "x");
+    let races: usize = s
+        .processes
+        .iter()
+        .filter_map(|p| p.go.as_ref())
+        .map(|g| g.races.len())
+        .sum();
+    assert_eq!(races, 4);
+    let f = crate::signatures::run(&s);
+    let f: Vec<_> = f.iter().filter(|f| f.id == "nil-reader-race").collect();
+    assert!(!f.is_empty(), "{f:#?}");
+    // Either the crash at the end (Certain) or the races (Likely) name ReadAt.
+    assert!(
+        f.iter()
+            .all(|f| f.evidence.iter().all(|e| e.text.contains("ReadAt")))
+    );
+    // The races alone, without the crash.
+    let text = sample("reader-race-probe-race-go1.19.txt");
+    let cut = text.windows(7).position(|w| w == b"panic: ").unwrap();
+    let s = snapshot(scan(&text[..cut]), "x");
+    let f = crate::signatures::run(&s);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].id, "nil-reader-race");
+    assert_eq!(f[0].confidence, crate::model::Confidence::Likely);
+    assert!(f[0].evidence.len() >= 2);
+}

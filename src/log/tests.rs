@@ -269,6 +269,11 @@ fn nested_panics_timeouts_deadlocks_and_dumps() {
         );
         assert!(d.threads.iter().any(|t| !t.frames.is_empty()));
     }
+    // The runtime's own goroutines: created by runtime functions.
+    let s = scan(&sample("go1.19-sigquit-gotraceback-crash.txt"));
+    let d = only_dump(&s);
+    assert!(goroutine(d, 2).system, "forcegchelper");
+    assert!(!goroutine(d, 1).system && !goroutine(d, 10).system);
     // Go 1.23+ tab-indents the lines of a panic message.
     let s = scan(&sample("go1.25.5-test-timeout.txt"));
     assert_eq!(

@@ -366,6 +366,12 @@ impl Parser {
         f.function_offset = offset;
         if let Some(parent) = pf.created_by {
             if let Some(g) = self.dump.goroutines.last_mut() {
+                // The runtime's own goroutines (GC workers, finalizers, …) are started by
+                // runtime functions; the text shows that much of isSystemGoroutine.
+                g.system = f
+                    .function
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("runtime."));
                 g.created_by = Some(f);
                 g.parent_id = parent;
             }

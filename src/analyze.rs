@@ -73,6 +73,11 @@ pub fn diagnose_core(
     finish(snapshot, notes)
 }
 
+/// The same for a log: the text gave names, files and lines already; only the catalog runs.
+pub fn diagnose_log(snapshot: Snapshot) -> Diagnosis {
+    finish(snapshot, Vec::new())
+}
+
 /// Unwinds a process's threads and reads its goroutines; returns notes.
 fn analyze_process(
     p: &mut Process,

@@ -27,6 +27,9 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// The same analysis from an ELF core file (native or Go).
     Core(CoreArgs),
+    /// Find Go panics, goroutine dumps, race reports and runc/nsexec lines in a log (a file,
+    /// or `-` for standard input) and explain them.
+    Log(LogArgs),
     /// The catalog of known bugs and generic hang shapes wedge recognizes.
     Signatures(SignaturesArgs),
     /// Run a command under supervision: diagnose it when any process of its tree takes a
@@ -101,6 +104,14 @@ pub struct SignaturesArgs {
     /// The catalog as Markdown (docs/signatures.md is this output).
     #[arg(long, conflicts_with = "json")]
     pub markdown: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The log file, or `-` to read standard input.
+    pub file: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod facts;
 pub mod goruntime;
 pub mod hostcheck;
+pub mod log;
 pub mod memory;
 pub mod model;
 pub mod probes;

@@ -3,7 +3,7 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, SignaturesArgs};
+use cli::{Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, LogArgs, SignaturesArgs};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Diagnose(args) => diagnose(args, interrupted),
         Command::Core(args) => core(args),
+        Command::Log(args) => log(args),
         Command::Signatures(args) => signatures(args),
         Command::Run(args) => run(args, interrupted),
         Command::Confirm(args) => confirm(args, interrupted),
@@ -285,6 +286,37 @@ fn core(args: CoreArgs) -> ExitCode {
     }
     let mut cache = wedge::binary::BinaryCache::new();
     let d = wedge::analyze::diagnose_core(parsed, args.exe, args.sysroot, &mut cache);
+    emit(&d, &args.output, &[]);
+    if d.findings.is_empty() {
+        ExitCode::from(exit::CLEAN)
+    } else {
+        ExitCode::from(exit::FINDINGS)
+    }
+}
+
+fn log(args: LogArgs) -> ExitCode {
+    let (scan, name) = if args.file == "-" {
+        match wedge::log::scan_reader(std::io::stdin().lock()) {
+            Ok(s) => (s, "<stdin>".to_string()),
+            Err(e) => return fail(exit::FAILURE, &format!("reading standard input: {e}")),
+        }
+    } else {
+        let path = std::path::Path::new(&args.file);
+        match wedge::log::scan_file(path) {
+            Ok(s) => (s, args.file.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return fail(exit::NOT_FOUND, &format!("{}: no such file", args.file));
+            }
+            Err(e) => return fail(exit::FAILURE, &format!("{}: {e}", args.file)),
+        }
+    };
+    if scan.is_empty() {
+        eprintln!(
+            "wedge: nothing traceback-like in {name} ({} lines): no Go panic, fatal error, goroutine dump, race report, nsexec or error line",
+            scan.lines
+        );
+    }
+    let d = wedge::analyze::diagnose_log(wedge::log::snapshot(scan, &name));
     emit(&d, &args.output, &[]);
     if d.findings.is_empty() {
         ExitCode::from(exit::CLEAN)

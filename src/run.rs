@@ -406,6 +406,7 @@ pub fn run(
                 code: si.si_code,
                 addr: Some(addr),
                 tid: Some(tid),
+                goroutine: None,
             });
         }
         d.findings = crate::signatures::run(&d.snapshot);

@@ -135,6 +135,7 @@ mod tests {
         let tid = p.threads[1].tid;
         let want = p.threads[1].frames[0].function.clone();
         p.signal = Some(CrashSignal {
+            goroutine: None,
             signo: SIGSEGV,
             code: 1,
             addr: Some(0x8),

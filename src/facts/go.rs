@@ -161,10 +161,9 @@ pub fn goroutine_faults(s: &Snapshot) -> Vec<GoroutineFault> {
                     Some("runtime.fatalpanic" | "runtime.crash" | "runtime.dieFromSignal")
                 )
             });
-            let signalled = p
-                .signal
-                .as_ref()
-                .is_some_and(|sig| sig.tid.is_some() && sig.tid == g.thread);
+            let signalled = p.signal.as_ref().is_some_and(|sig| {
+                (sig.tid.is_some() && sig.tid == g.thread) || sig.goroutine == Some(g.id)
+            });
             out.push(GoroutineFault {
                 pid: p.pid,
                 goroutine: g.id,
@@ -182,15 +181,27 @@ pub fn goroutine_faults(s: &Snapshot) -> Vec<GoroutineFault> {
 }
 
 /// Index of the faulting frame: the one whose pc is the fault's, else the one just outside
-/// runtime.sigpanic.
+/// runtime.sigpanic, else — in a traceback read from a log, which hides the runtime's frames
+/// and prints no pcs — the first frame outside the runtime.
 fn fault_frame(g: &Goroutine, pc: u64) -> Option<usize> {
-    g.frames.iter().position(|f| f.pc == pc).or_else(|| {
-        g.frames
-            .iter()
-            .position(|f| f.function.as_deref() == Some("runtime.sigpanic"))
-            .map(|i| i + 1)
-            .filter(|i| *i < g.frames.len())
-    })
+    g.frames
+        .iter()
+        .position(|f| pc != 0 && f.pc == pc)
+        .or_else(|| {
+            g.frames
+                .iter()
+                .position(|f| f.function.as_deref() == Some("runtime.sigpanic"))
+                .map(|i| i + 1)
+                .filter(|i| *i < g.frames.len())
+        })
+        .or_else(|| {
+            g.frames.iter().position(|f| {
+                f.trust == crate::model::FrameTrust::Text
+                    && f.function.as_deref().is_some_and(|n| {
+                        !n.starts_with("runtime.") && n != "panic" && !n.starts_with("panic(")
+                    })
+            })
+        })
 }
 
 /// A goroutine that has waited at least [`LONG_WAIT_NS`] (where the runtime recorded

@@ -7,6 +7,7 @@ pub mod fifo;
 pub mod futex;
 pub mod go;
 pub mod memory;
+pub mod nsexec;
 pub mod pipes;
 pub mod sockets;
 pub mod waitgraph;
@@ -20,6 +21,7 @@ pub use go::{
 pub use memory::{
     MemfdExe, MemfdPrivateWrite, SharedBacking, memfd_exes, memfd_private_writes, shared_backings,
 };
+pub use nsexec::{StageMismatch, stage_mismatches};
 pub use pipes::{PipeVerdict, PipeWait, pipe_waits};
 pub use sockets::{SamePair, SocketWait, socket_waits};
 pub use waitgraph::{Wait, WaitGraph, Waker, wait_graph};
@@ -40,6 +42,7 @@ pub struct Facts {
     pub same_function: Vec<SameFunction>,
     pub fatal_faults: Vec<FatalFault>,
     pub long_waits: Vec<LongWait>,
+    pub stage_mismatches: Vec<StageMismatch>,
 }
 
 pub fn derive(s: &Snapshot) -> Facts {
@@ -58,6 +61,7 @@ pub fn derive(s: &Snapshot) -> Facts {
         same_function: same_function(s),
         fatal_faults: fatal_faults(s),
         long_waits: long_waits(s),
+        stage_mismatches: stage_mismatches(s),
     }
 }
 

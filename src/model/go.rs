@@ -26,6 +26,33 @@ pub struct GoProcess {
     /// Time spent copying runtime structures during the freeze, and how much was copied.
     pub copy_us: Option<u64>,
     pub copy_bytes: Option<u64>,
+    /// Reports of the race detector (`WARNING: DATA RACE`), from a log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub races: Vec<DataRace>,
+}
+
+/// One `WARNING: DATA RACE` report: the two conflicting accesses and where their goroutines
+/// were created, as the race detector printed them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DataRace {
+    /// `Read at 0x… by goroutine 8:`, `Previous write at …`, then `Goroutine 8 (running)
+    /// created at:` stacks, in the report's order.
+    pub stacks: Vec<RaceStack>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RaceStack {
+    /// The heading without its colon: `Read at 0x00c000012345 by goroutine 8`.
+    pub heading: String,
+    /// `read`, `write`, `previous read`, `previous write`, `created` (lower case; atomic
+    /// accesses keep their word: `atomic write`).
+    pub kind: String,
+    pub addr: Option<u64>,
+    /// None for `main goroutine`.
+    pub goroutine: Option<i64>,
+    /// Innermost first.
+    #[serde(default)]
+    pub frames: Vec<Frame>,
 }
 
 /// A signal the Go runtime recorded on a goroutine when it turned it into a panic.

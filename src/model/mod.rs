@@ -10,7 +10,7 @@ mod process;
 mod thread;
 
 pub use finding::{Confidence, Evidence, Finding};
-pub use go::{GoFault, GoModule, GoProcess, Goroutine};
+pub use go::{DataRace, GoFault, GoModule, GoProcess, Goroutine, RaceStack};
 pub use process::{
     CrashSignal, EpollTarget, Exe, Fd, FdKind, InotifyWatch, Mapping, Process, SocketInfo,
     UnixSocket,
@@ -39,6 +39,37 @@ pub struct Snapshot {
     /// What could not be captured, and why: a partial snapshot says what it is missing.
     #[serde(default)]
     pub notes: Vec<Note>,
+    /// runc's nsexec lines a log showed (`nsexec-0[1234]: …`): the first line of each
+    /// (stage, pid) pair, in the text's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nsexec: Vec<NsexecLine>,
+    /// Error-level lines of logrus-logging tools (runc, podman, buildkit) a log showed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_messages: Vec<LogMessage>,
+}
+
+/// A line of runc's nsexec (`libcontainer/nsenter/nsexec.c`), which prefixes every line with
+/// the stage it believes it is (`current_stage`) and its pid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsexecLine {
+    /// 1-based line number in the log.
+    pub line: u64,
+    pub stage: u32,
+    pub pid: i32,
+    pub message: String,
+}
+
+/// A `level=error msg=…` line (logrus text format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogMessage {
+    pub line: u64,
+    pub level: String,
+    pub message: String,
+    /// The program, where a journal prefix (`host podman[123]:`) names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
 }
 
 impl Snapshot {
@@ -56,6 +87,8 @@ impl Snapshot {
             host,
             processes: Vec::new(),
             notes: Vec::new(),
+            nsexec: Vec::new(),
+            log_messages: Vec::new(),
         }
     }
 

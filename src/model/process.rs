@@ -76,6 +76,10 @@ pub struct CrashSignal {
     pub code: i32,
     pub addr: Option<u64>,
     pub tid: Option<i32>,
+    /// The goroutine the runtime reported the signal on, when only that is known (a log's
+    /// panic names the goroutine, not the thread).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goroutine: Option<i64>,
 }
 
 /// The executable behind /proc/PID/exe.

@@ -158,6 +158,7 @@ fn rich_snapshot() -> Snapshot {
         shares_vm_with: vec![43],
         shares_files_with: vec![],
         signal: Some(CrashSignal {
+            goroutine: None,
             signo: 11,
             code: 1,
             addr: Some(0x20),
@@ -205,6 +206,15 @@ fn rich_snapshot() -> Snapshot {
             goroutines_note: None,
             copy_us: Some(120),
             copy_bytes: Some(4096),
+            races: vec![crate::model::DataRace {
+                stacks: vec![crate::model::RaceStack {
+                    heading: "Read at 0x00c000012345 by goroutine 7".into(),
+                    kind: "read".into(),
+                    addr: Some(0xc000012345),
+                    goroutine: Some(7),
+                    frames: vec![Frame::bare(0, 0, FrameTrust::Text)],
+                }],
+            }],
         }),
     });
     s.note(Some(42), None, "something was missing");

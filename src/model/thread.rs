@@ -150,6 +150,9 @@ pub enum FrameTrust {
     Pclntab,
     /// A stack scan found a plausible return address: least trusted.
     Scan,
+    /// Read from a traceback printed in a log: names, files and lines; pcs only where the
+    /// text printed them.
+    Text,
 }
 
 impl FrameTrust {
@@ -160,6 +163,7 @@ impl FrameTrust {
             FrameTrust::Fp => "fp",
             FrameTrust::Pclntab => "pclntab",
             FrameTrust::Scan => "scan",
+            FrameTrust::Text => "text",
         }
     }
 }

@@ -25,6 +25,7 @@ pub const SIGNATURE: Signature = Signature {
         "private writable memfd mappings",
         "socket waits",
         "kernel release",
+        "nsexec stage/pid mismatch (log)",
     ],
     fixed_in: Some("runc 1.2.6"),
     affected: Some(
@@ -78,7 +79,7 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
     }
     let kernel = s.host.kernel_release.as_str();
     let version = kernel_version(kernel);
-    let mut out = Vec::new();
+    let mut out = from_log(f);
     for (_, stages) in groups {
         let pids: Vec<i32> = stages.iter().map(|(p, _, _)| p.pid).collect();
         let waits: Vec<&SocketWait> = f
@@ -229,6 +230,38 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
         out.push(SIGNATURE.finding(confidence, evidence, explanation));
     }
     out
+}
+
+/// From a log: a pid that printed nsexec lines under two stage numbers. Each stage is a
+/// process of its own and prints its own `current_stage`; one pid with two numbers means the
+/// stages share that global. Likely, not Certain: a log shows no seals and no kernel.
+fn from_log(f: &Facts) -> Vec<Finding> {
+    f.stage_mismatches
+        .iter()
+        .map(|m| {
+            let show = |l: &crate::model::NsexecLine| Evidence {
+                pid: Some(m.pid),
+                text: format!(
+                    "line {}: nsexec-{}[{}]: {}",
+                    l.line, l.stage, l.pid, l.message
+                ),
+                ..Default::default()
+            };
+            Finding {
+                id: SIGNATURE.id.into(),
+                title: SIGNATURE.title.into(),
+                confidence: Confidence::Likely,
+                evidence: vec![show(&m.first), show(&m.then)],
+                explanation: format!(
+                    "pid {} printed runc nsexec lines as stage {} (line {}) and then as stage {} (line {}). Every nsexec stage is a process of its own and prefixes its lines with its own current_stage, so one pid with two stage numbers means the stages share that global: runc 1.2.0 – 1.2.5 runs runc init from a memfd sealed with F_SEAL_FUTURE_WRITE, and on kernels before 5.5 (without commit 05d351102dbe) a private mapping of it loses copy-on-write across fork. The stages then share syncfd too, and the start fails with EBADF or hangs (runc #4640). The log shows neither the seals nor the kernel: check runc's version and the kernel of the machine that wrote it.",
+                    m.pid, m.first.stage, m.first.line, m.then.stage, m.then.line
+                ),
+                workaround: SIGNATURE.workaround.map(String::from),
+                fixed_in: SIGNATURE.fixed_in.map(String::from),
+                references: SIGNATURE.references.iter().map(|r| r.to_string()).collect(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub const SIGNATURE: Signature = Signature {
         "receiver spill slots",
         "Go faults",
         "Go buildinfo",
+        "race detector reports (log)",
     ],
     fixed_in: Some("buildkit v0.30.0"),
     affected: Some("buildkit v0.14.0 – v0.29.x"),
@@ -147,6 +148,53 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
                 } else {
                     String::new()
                 },
+                BUILDKIT_RANGE.sentence(&version)
+            ),
+        ));
+    }
+    out.extend(from_races(s, &crashed));
+    out
+}
+
+/// A race detector report (`WARNING: DATA RACE`, from a log) whose accesses are inside the
+/// method: the race itself, seen before it faults. Likely: the detector proves the
+/// unsynchronised access, not that it will crash.
+fn from_races(s: &Snapshot, crashed: &[i32]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in s.processes.iter().filter(|p| !crashed.contains(&p.pid)) {
+        let Some(go) = &p.go else { continue };
+        let mut evidence = Vec::new();
+        for st in go.races.iter().flat_map(|r| r.stacks.iter()) {
+            let top = st.frames.first().and_then(|f| f.function.as_deref());
+            if st.kind != "created" && top.is_some_and(|n| n.ends_with(METHOD)) {
+                evidence.push(Evidence {
+                    pid: Some(p.pid),
+                    goroutine: st.goroutine,
+                    text: format!(
+                        "race detector: {} in {}{}",
+                        st.heading,
+                        top.unwrap_or_default(),
+                        st.frames
+                            .get(1)
+                            .and_then(|f| f.function.as_deref())
+                            .map(|c| format!(", called from {c}"))
+                            .unwrap_or_default()
+                    ),
+                    ..Default::default()
+                });
+            }
+        }
+        if evidence.is_empty() {
+            continue;
+        }
+        let version = buildkit(s, p.pid);
+        out.push(finding(
+            Confidence::Likely,
+            evidence,
+            format!(
+                "The race detector saw goroutines of process {} read and write the fields of {} without synchronisation. That method keeps its stream, offset and closed flag without a lock; when two readers' offsets differ, one closes the stream and sets it to nil between another's nil check and its Read call, and the process dies of a nil pointer dereference (addr=0x20). This is BuildKit #6674 (exporting cache to S3), caught before the crash. {}",
+                p.pid,
+                METHOD.trim_start_matches('.'),
                 BUILDKIT_RANGE.sentence(&version)
             ),
         ));

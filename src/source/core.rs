@@ -238,6 +238,7 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
                         .get(16..24)
                         .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
                     process.signal = Some(CrashSignal {
+                        goroutine: None,
                         signo: i32_at(0).unwrap_or(0),
                         code: i32_at(8).unwrap_or(0),
                         addr,

@@ -1,0 +1,3 @@
+module logsamples
+
+go 1.19

@@ -156,17 +156,28 @@ fn a_core_of_the_crash_is_the_known_bug_once() {
             .iter()
             .filter(|g| g.fault.is_some())
             .collect();
-    assert_eq!(faulted.len(), 1, "one goroutine took the fault");
-    let g = faulted[0];
+    // Usually one; two workers can both reach the nil call before the first panic ends the
+    // process. The one the runtime's own traceback names is among them.
+    assert!(!faulted.is_empty(), "a goroutine took the fault");
     assert!(
-        stderr.contains(&format!("goroutine {} [running]", g.id)),
+        faulted
+            .iter()
+            .any(|g| stderr.contains(&format!("goroutine {} [running]", g.id))),
         "{stderr}"
     );
-    assert_eq!(g.fault.as_ref().unwrap().addr, 0x20);
+    assert!(
+        faulted
+            .iter()
+            .all(|g| g.fault.as_ref().unwrap().addr == 0x20)
+    );
     let found = of_id(&d, "nil-reader-race");
-    assert_eq!(found.len(), 1, "{:#?}", d.findings);
+    assert_eq!(found.len(), 1, "once per process: {:#?}", d.findings);
     assert_eq!(found[0].confidence, Confidence::Certain);
-    assert_eq!(found[0].evidence[0].goroutine, Some(g.id));
+    assert!(
+        faulted
+            .iter()
+            .any(|g| found[0].evidence[0].goroutine == Some(g.id))
+    );
     assert!(
         found[0].evidence[0]
             .text

@@ -24,9 +24,17 @@ pub const SIGNATURE: Signature = Signature {
 const NULL_PAGE: u64 = 4096;
 
 fn matcher(_s: &Snapshot, f: &Facts) -> Vec<Finding> {
+    // One finding per process, on its first fault (a second thread can fault too before
+    // the first one's crash ends the process).
+    let mut seen: Vec<i32> = Vec::new();
     f.fatal_faults
         .iter()
         .filter(|x| x.addr < NULL_PAGE)
+        .filter(|x| {
+            let first = !seen.contains(&x.pid);
+            seen.push(x.pid);
+            first
+        })
         .map(|x| {
             let function = x.function.as_deref().unwrap_or("an unnamed function");
             let who = match (x.goroutine, x.tid) {

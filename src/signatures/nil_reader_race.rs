@@ -52,6 +52,11 @@ fn matcher(s: &Snapshot, f: &Facts) -> Vec<Finding> {
             && x.addr < NULL_PAGE
             && x.function.as_deref().is_some_and(|n| n.ends_with(METHOD))
     }) {
+        // Two workers can both reach the nil call before the first one's panic kills the
+        // process: one finding per process, on the first fault.
+        if crashed.contains(&fault.pid) {
+            continue;
+        }
         let through_section = fault.frames.get(1).map(String::as_str) == Some(SECTION_READ);
         let version = buildkit(s, fault.pid);
         crashed.push(fault.pid);

@@ -219,6 +219,16 @@ fn a_hung_childs_core_gives_the_live_finding() {
     let ids = |d: &Diagnosis| d.findings.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
     assert_eq!(ids(&post), ids(&live));
     assert_eq!(ids(&post), vec!["clone-fork-mix"]);
+    // The auxiliary vector: the page size, the entry point, and where the vDSO is.
+    let p = &post.snapshot.processes[0];
+    assert_eq!(p.auxv.get("AT_PAGESZ"), Some(&4096));
+    assert!(p.auxv.contains_key("AT_ENTRY"));
+    let vdso = p.auxv["AT_SYSINFO_EHDR"];
+    assert!(
+        p.mappings
+            .iter()
+            .any(|m| m.start == vdso && m.path.as_deref() == Some("[vdso]"))
+    );
     let t = &post.snapshot.processes[0].threads[0];
     let sys = t
         .syscall

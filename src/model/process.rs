@@ -44,6 +44,10 @@ pub struct Process {
     /// Other captured processes sharing this one's fd table (kcmp KCMP_FILES).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shares_files_with: Vec<i32>,
+    /// The auxiliary vector a core records (NT_AUXV), by name: `AT_ENTRY`, `AT_BASE`,
+    /// `AT_SYSINFO_EHDR` (the vDSO), `AT_PHDR`, `AT_PAGESZ`, `AT_HWCAP`, …
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auxv: BTreeMap<String, u64>,
     /// The fatal signal a core file records (NT_SIGINFO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<CrashSignal>,

@@ -156,6 +156,7 @@ fn rich_snapshot() -> Snapshot {
             ..Default::default()
         }],
         shares_vm_with: vec![43],
+        auxv: [("AT_PAGESZ".to_string(), 4096u64)].into_iter().collect(),
         shares_files_with: vec![],
         signal: Some(CrashSignal {
             goroutine: None,

@@ -9,6 +9,7 @@ use crate::memory::{Memory, MemoryError};
 use crate::model::{Arch, CrashSignal, Exe, Mapping, Process, Snapshot, Source, StackCopy, Thread};
 use crate::source::regs;
 use memmap2::Mmap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ const NT_PRSTATUS: u32 = 1;
 const NT_PRPSINFO: u32 = 3;
 const NT_SIGINFO: u32 = 0x5349_4749;
 const NT_FILE: u32 = 0x4649_4c45;
+const NT_AUXV: u32 = 6;
 /// Offsets in the 64-bit `struct elf_prstatus` (x86-64 and arm64 alike).
 const PRSTATUS_PID: usize = 32;
 const PRSTATUS_PPID: usize = 36;
@@ -203,6 +205,7 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
                         ..Default::default()
                     });
                 }
+                NT_AUXV => process.auxv = parse_auxv(d),
                 NT_PRPSINFO => {
                     let cstr = |b: &[u8]| {
                         let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
@@ -297,6 +300,14 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
         }
     }
     process.mappings = mappings(&segs, &files);
+    // The vDSO is in no file: the auxiliary vector says where it is.
+    if let Some(&vdso) = process.auxv.get("AT_SYSINFO_EHDR") {
+        for m in process.mappings.iter_mut() {
+            if m.start == vdso && m.path.is_none() {
+                m.path = Some("[vdso]".into());
+            }
+        }
+    }
     if let Some((_, _, _, exe)) = files.first() {
         process.exe = Some(Exe {
             path: exe.clone(),
@@ -330,6 +341,39 @@ pub fn open(path: &Path) -> Result<Core, CoreError> {
         arch,
         missing_bytes,
     })
+}
+
+/// NT_AUXV: (type, value) pairs of 64-bit words up to AT_NULL, named where known.
+fn parse_auxv(d: &[u8]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for pair in d.chunks_exact(16) {
+        let k = u64::from_le_bytes(pair[..8].try_into().unwrap_or([0; 8]));
+        let v = u64::from_le_bytes(pair[8..].try_into().unwrap_or([0; 8]));
+        let name = match k {
+            0 => break,
+            3 => "AT_PHDR",
+            4 => "AT_PHENT",
+            5 => "AT_PHNUM",
+            6 => "AT_PAGESZ",
+            7 => "AT_BASE",
+            9 => "AT_ENTRY",
+            11 => "AT_UID",
+            16 => "AT_HWCAP",
+            17 => "AT_CLKTCK",
+            23 => "AT_SECURE",
+            25 => "AT_RANDOM",
+            26 => "AT_HWCAP2",
+            31 => "AT_EXECFN",
+            33 => "AT_SYSINFO_EHDR",
+            51 => "AT_MINSIGSTKSZ",
+            _ => {
+                out.insert(format!("AT_{k}"), v);
+                continue;
+            }
+        };
+        out.insert(name.to_string(), v);
+    }
+    out
 }
 
 /// NT_FILE: count, page size, count × (start, end, page offset), then the names.

@@ -215,7 +215,7 @@ fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
     if let Some(sig) = &p.signal {
         let addr = sig
             .addr
-            .map(|a| format!(", fault address {a:#x}"))
+            .map(|a| signal_origin(sig.code, a))
             .unwrap_or_default();
         let tid = sig
             .tid
@@ -225,7 +225,7 @@ fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
             out,
             "  {}",
             style.red(&format!(
-                "killed by signal {} (code {}){addr}{tid}",
+                "fatal signal {} (code {}){addr}{tid}",
                 signal_name(sig.signo),
                 sig.code
             ))
@@ -531,6 +531,17 @@ fn fd_kind(fd: &Fd) -> (&'static str, String) {
     }
 }
 
+/// Where a signal came from, from siginfo's code and the word at si_addr: a fault's
+/// address for a kernel-raised signal (code > 0); for one sent by a process (SI_USER 0,
+/// SI_QUEUE -1, SI_TKILL -6, …) the same bytes hold the sender's pid and uid instead.
+fn signal_origin(code: i32, addr: u64) -> String {
+    if code > 0 {
+        format!(", fault address {addr:#x}")
+    } else {
+        format!(", sent by pid {} (uid {})", addr as u32, addr >> 32)
+    }
+}
+
 pub fn signal_name(n: i32) -> String {
     let name = match n {
         1 => "SIGHUP",
@@ -704,5 +715,16 @@ mod tests {
         assert_eq!(seal_names(0), "none");
         assert_eq!(fmt_us(812), "812 µs");
         assert_eq!(fmt_us(1500), "1.50 ms");
+    }
+
+    #[test]
+    fn a_sent_signal_names_its_sender_not_a_fault_address() {
+        assert_eq!(signal_origin(1, 0x20), ", fault address 0x20");
+        // SI_TKILL from pid 25672, uid 0 (si_pid and si_uid share si_addr's bytes).
+        assert_eq!(signal_origin(-6, 25672), ", sent by pid 25672 (uid 0)");
+        assert_eq!(
+            signal_origin(0, (1000u64 << 32) | 77),
+            ", sent by pid 77 (uid 1000)"
+        );
     }
 }

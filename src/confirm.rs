@@ -18,7 +18,7 @@ use crate::binary::BinaryCache;
 use crate::hostcheck::{self, CowCheck};
 use crate::model::{Diagnosis, Finding};
 use crate::probes::{self, ProbeError};
-use crate::source::live::{self, CaptureError, CaptureOptions};
+use crate::source::live::{self, CaptureError, CaptureOptions, procfs};
 use serde::Serialize;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -510,21 +510,11 @@ impl Drop for TempDir {
 }
 
 fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..]
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
+    procfs::process_stat(pid).map(|s| s.start_time)
 }
 
 fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    procfs::process_stat(pid).map(|s| s.ppid)
 }
 
 impl Started {
@@ -644,18 +634,11 @@ impl Drop for Started {
 
 /// True when no thread of the tree is running (R) or stopped (T/t).
 fn all_off_cpu(tree: &[i32]) -> bool {
-    tree.iter().all(|p| {
-        let Ok(rd) = std::fs::read_dir(format!("/proc/{p}/task")) else {
-            return true;
-        };
-        rd.flatten().all(|t| {
-            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-            let state = stat
-                .rfind(')')
-                .and_then(|i| stat[i + 2..].chars().next())
-                .unwrap_or('X');
-            !matches!(state, 'R' | 'T' | 't')
-        })
+    tree.iter().all(|&p| {
+        procfs::list_tids(p)
+            .unwrap_or_default()
+            .into_iter()
+            .all(|t| procfs::task_stat(p, t).is_none_or(|st| !matches!(st.state, 'R' | 'T' | 't')))
     })
 }
 

@@ -14,7 +14,7 @@
 
 use crate::binary::BinaryCache;
 use crate::model::{CrashSignal, Diagnosis};
-use crate::source::live::{self, CaptureOptions};
+use crate::source::live::{self, CaptureOptions, procfs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -154,13 +154,7 @@ struct Tree {
 
 impl Tree {
     fn tgid_of(tid: i32) -> i32 {
-        std::fs::read_to_string(format!("/proc/{tid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Tgid:").and_then(|v| v.trim().parse().ok()))
-            })
-            .unwrap_or(tid)
+        procfs::tgid_of(tid).unwrap_or(tid)
     }
 
     fn tgids(&self) -> BTreeSet<i32> {
@@ -172,20 +166,10 @@ impl Tree {
         let mut ticks = 0;
         let mut running = false;
         for (&tid, &tgid) in &self.tasks {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/stat")) else {
-                continue;
-            };
-            // Fields after the comm's closing parenthesis: state is the first, utime and
-            // stime the 12th and 13th.
-            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-                continue;
-            };
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            if f.first() == Some(&"R") {
-                running = true;
+            if let Some(st) = procfs::task_stat(tgid, tid) {
+                running |= st.state == 'R';
+                ticks += st.cpu_ticks;
             }
-            ticks += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            ticks += f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         }
         (ticks, running)
     }
@@ -267,15 +251,9 @@ fn release(tree: &mut Tree, held: Option<i32>, stop: bool) {
 fn wait_group_stopped(tgids: &BTreeSet<i32>, limit: Duration) {
     let end = Instant::now() + limit;
     while Instant::now() < end {
-        let all = tgids.iter().all(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .map(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, r)| r.trim_start().starts_with(['T', 'Z', 'X']))
-                        .unwrap_or(true)
-                })
-                .unwrap_or(true)
-        });
+        let all = tgids
+            .iter()
+            .all(|&p| procfs::process_stat(p).is_none_or(|st| matches!(st.state, 'T' | 'Z' | 'X')));
         if all {
             return;
         }

@@ -3,7 +3,7 @@
 //! Go programs: the goroutine whose g.sig/g.sigcode1/g.sigpc the runtime set and that died
 //! of it (with GOTRACEBACK=crash a Go core's siginfo says SIGABRT, not the fault).
 
-use super::go::{GoroutineFault, goroutine_faults};
+use super::go::{GoroutineFault, goroutine_faults, names};
 use crate::model::Snapshot;
 
 /// SIGBUS and SIGSEGV: the same numbers on x86-64 and arm64.
@@ -87,13 +87,8 @@ pub fn fatal_faults(s: &Snapshot) -> Vec<FatalFault> {
             .map(|t| {
                 t.frames[skip.min(t.frames.len())..]
                     .iter()
-                    .flat_map(|f| {
-                        f.inlined
-                            .iter()
-                            .map(|i| i.function.clone())
-                            .chain(f.function.clone())
-                            .collect::<Vec<_>>()
-                    })
+                    .flat_map(names)
+                    .map(String::from)
                     .collect()
             })
             .unwrap_or_default();

@@ -187,7 +187,7 @@ fn awaited_children(s: &Snapshot, pid: i32, name: &str, args: &[u64]) -> Option<
         "waitid" => match *args.first()? {
             0 => children.map(|c| c.pid).collect(), // P_ALL
             1 => children
-                .filter(|c| c.pid as u64 == args[1])
+                .filter(|c| args.get(1) == Some(&(c.pid as u64)))
                 .map(|c| c.pid)
                 .collect(), // P_PID
             _ => return None,

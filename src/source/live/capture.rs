@@ -320,9 +320,10 @@ pub fn capture(
         return Err(CaptureError::Interrupted);
     }
     for (pid, p) in procs.iter_mut() {
-        let gone = match procfs::read_process(*pid) {
-            Ok(now) => now.state == "Z" || now.state == "X" || now.start_time != p.start_time,
-            Err(_) => true,
+        // Only its state and start time: not the whole identity read again.
+        let gone = match procfs::process_stat(*pid) {
+            Some(now) => matches!(now.state, 'Z' | 'X') || now.start_time != p.start_time,
+            None => true,
         };
         if gone {
             snapshot.note(

@@ -84,6 +84,55 @@ pub fn host() -> Host {
     }
 }
 
+/// What /proc/PID/stat (or a task's stat) says of a process or thread, as supervision
+/// (`wedge run`, `wedge confirm`) needs it: no detail, no error (None: it is gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskStat {
+    /// One-letter state (R, S, D, T, t, Z, X, I).
+    pub state: char,
+    pub ppid: i32,
+    /// utime + stime, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Start time in clock ticks since boot: with the pid, identifies the process.
+    pub start_time: u64,
+}
+
+impl From<procfs::process::Stat> for TaskStat {
+    fn from(s: procfs::process::Stat) -> TaskStat {
+        TaskStat {
+            state: s.state,
+            ppid: s.ppid,
+            cpu_ticks: s.utime + s.stime,
+            start_time: s.starttime,
+        }
+    }
+}
+
+/// /proc/PID/stat of a process (CPU time summed over its threads).
+pub fn process_stat(pid: i32) -> Option<TaskStat> {
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .ok()
+        .map(TaskStat::from)
+}
+
+/// /proc/PID/task/TID/stat of one thread.
+pub fn task_stat(pid: i32, tid: i32) -> Option<TaskStat> {
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.task_from_tid(tid))
+        .and_then(|t| t.stat())
+        .ok()
+        .map(TaskStat::from)
+}
+
+/// The thread-group id (pid) of thread `tid`.
+pub fn tgid_of(tid: i32) -> Option<i32> {
+    procfs::process::Process::new(tid)
+        .and_then(|p| p.status())
+        .ok()
+        .map(|s| s.tgid)
+}
+
 /// Thread ids of `pid`, sorted.
 pub fn list_tids(pid: i32) -> Result<Vec<i32>, ProcError> {
     let path = format!("/proc/{pid}/task");

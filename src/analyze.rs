@@ -75,6 +75,12 @@ pub fn diagnose_core(
 
 /// The same for a log: the text gave names, files and lines already; only the catalog runs.
 pub fn diagnose_log(snapshot: Snapshot) -> Diagnosis {
+    diagnose_snapshot(snapshot)
+}
+
+/// A snapshot already analyzed (frames named, goroutines read), as a bundle holds it: only
+/// the catalog runs.
+pub fn diagnose_snapshot(snapshot: Snapshot) -> Diagnosis {
     finish(snapshot, Vec::new())
 }
 

@@ -14,7 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   or the fixed variant fails too), 2 unknown signature or one without a probe, \
                   5 the probe cannot be built or started, 130 interrupted.\n\
                   demo: 0 every case showed its finding, 1 some case did not, 5 failure, \
-                  130 interrupted. Every process confirm and demo start is killed and reaped."
+                  130 interrupted. Every process confirm and demo start is killed and reaped.\n\
+                  bundle: 0 written, 3 an input not found, 4 written but a live capture was \
+                  not permitted (partial), 5 failure. analyze: 0 no findings, 1 findings, \
+                  3 no such file, 5 not a bundle or a damaged one."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,6 +45,43 @@ pub enum Command {
     /// Start each built-in buggy probe, diagnose it live, show the findings, confirm them,
     /// and clean up every process started.
     Demo(DemoArgs),
+    /// Make a support bundle: capture or read each input (a pid, a core, a log), collect
+    /// what a maintainer needs (/proc files, host facts, runtime versions, build-ids, logs
+    /// and configs), redact secrets, and write one .tar.zst.
+    Bundle(BundleArgs),
+    /// Analyze a support bundle offline: the same findings, on any machine.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// What to collect: pids (each with its descendants), core files and log files.
+    #[arg(required = true, value_name = "PID|CORE|LOG")]
+    pub inputs: Vec<String>,
+    /// The bundle to write (conventionally FILE.tar.zst).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    /// Also copy the binaries themselves (by default only their build-ids and buildinfo).
+    #[arg(long)]
+    pub with_binaries: bool,
+    /// Keep secrets: do not redact environment variables, arguments and config values
+    /// whose names look secret.
+    #[arg(long)]
+    pub no_redact: bool,
+    /// For cores: where the binaries of the machine the core came from are.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<std::path::PathBuf>,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The bundle (`wedge bundle -o FILE`).
+    pub bundle: std::path::PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 fn duration(s: &str) -> Result<std::time::Duration, String> {
@@ -91,6 +131,9 @@ pub struct RunArgs {
     /// The report as JSON (on stderr, like the human report).
     #[arg(long)]
     pub json: bool,
+    /// When a crash or hang is captured, also write a support bundle of it to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<std::path::PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,

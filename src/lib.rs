@@ -6,6 +6,7 @@
 
 pub mod analyze;
 pub mod binary;
+pub mod bundle;
 pub mod confirm;
 pub mod demo;
 pub mod facts;

@@ -3,7 +3,10 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, LogArgs, SignaturesArgs};
+use cli::{
+    AnalyzeArgs, BundleArgs, Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, LogArgs,
+    SignaturesArgs,
+};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -41,6 +44,244 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args, interrupted),
         Command::Confirm(args) => confirm(args, interrupted),
         Command::Demo(args) => demo(args, interrupted),
+        Command::Bundle(args) => bundle(args, interrupted),
+        Command::Analyze(args) => analyze(args),
+    }
+}
+
+/// Capture settings of the commands that take no capture options (`run`, `bundle`): the
+/// defaults of `diagnose`.
+fn default_capture(interrupted: Arc<AtomicBool>) -> CaptureOptions {
+    CaptureOptions {
+        children: true,
+        stop: true,
+        max_stack_bytes: 256 * 1024,
+        stop_timeout: Duration::from_millis(500),
+        hold: None,
+        interrupted,
+        max_goroutine_stack_bytes: 64 * 1024,
+    }
+}
+
+/// Progress on stderr, on a terminal only.
+fn bundle_progress() -> Box<dyn Fn(&str)> {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    Box::new(move |what: &str| {
+        if tty {
+            eprint!("\r\x1b[2Kcollecting {what}");
+        }
+    })
+}
+
+fn bundle(args: BundleArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
+    use wedge::bundle::{self, Input, InputKind, Spec};
+    let mut cache = wedge::binary::BinaryCache::new();
+    let mut inputs = Vec::new();
+    let mut partial: Option<String> = None;
+    let progress = bundle_progress();
+    for arg in &args.inputs {
+        let spec = match bundle::classify(arg) {
+            Ok(s) => s,
+            Err(e) => return fail(exit::NOT_FOUND, &e),
+        };
+        let start = std::time::Instant::now();
+        progress(arg);
+        let (kind, path, diagnosis) = match spec {
+            Spec::Pid(pid) => {
+                let opts = default_capture(Arc::clone(&interrupted));
+                let capture = match live::capture(pid, &opts, &mut cache) {
+                    Ok(c) => c,
+                    Err(CaptureError::NotPermitted {
+                        reason, partial: p, ..
+                    }) => {
+                        partial = Some(reason);
+                        *p
+                    }
+                    Err(
+                        e @ (CaptureError::NoSuchProcess(_) | CaptureError::ExitedDuringCapture(_)),
+                    ) => return fail(exit::NOT_FOUND, &e.to_string()),
+                    Err(e @ CaptureError::Interrupted) => {
+                        return fail(exit::INTERRUPTED, &e.to_string());
+                    }
+                    Err(e) => return fail(exit::FAILURE, &e.to_string()),
+                };
+                (
+                    InputKind::Live,
+                    None,
+                    wedge::analyze::diagnose_live(capture, &mut cache),
+                )
+            }
+            Spec::Core(path) => match wedge::source::core::open(&path) {
+                Ok(c) => (
+                    InputKind::Core,
+                    Some(path),
+                    wedge::analyze::diagnose_core(c, None, args.sysroot.clone(), &mut cache),
+                ),
+                Err(e) => return fail(exit::FAILURE, &e.to_string()),
+            },
+            Spec::Log(path) => match wedge::log::scan_file(&path) {
+                Ok(scan) => {
+                    let d = wedge::analyze::diagnose_log(wedge::log::snapshot(scan, arg));
+                    (InputKind::Log, Some(path), d)
+                }
+                Err(e) => return fail(exit::FAILURE, &format!("{arg}: {e}")),
+            },
+        };
+        inputs.push(Input {
+            arg: arg.clone(),
+            kind,
+            path,
+            diagnosis,
+            duration: start.elapsed(),
+        });
+    }
+    let opts = bundle::Options {
+        redact: !args.no_redact,
+        with_binaries: args.with_binaries,
+        command: std::env::args().collect(),
+        sysroot: args.sysroot.clone(),
+        progress,
+    };
+    let written = bundle::write(&args.output, inputs, &opts);
+    end_progress();
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => return fail(exit::FAILURE, &e.to_string()),
+    };
+    let text = if args.json {
+        let inputs: Vec<serde_json::Value> = written
+            .manifest
+            .inputs
+            .iter()
+            .zip(&written.findings)
+            .map(|(i, f)| serde_json::json!({"arg": i.arg, "kind": i.kind, "findings": f}))
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({
+            "path": written.path,
+            "size": written.size,
+            "members": written.manifest.members.len() + 1,
+            "redacted": written.manifest.redacted,
+            "redactions": written.manifest.redactions,
+            "inputs": inputs,
+            "collectors": written.manifest.collectors,
+        }))
+        .unwrap_or_default()
+    } else {
+        bundle_summary(&written)
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    match partial {
+        Some(reason) => fail(exit::NOT_PERMITTED, &reason),
+        None => ExitCode::from(exit::CLEAN),
+    }
+}
+
+/// What `wedge bundle` wrote, in a few lines.
+fn bundle_summary(w: &wedge::bundle::Written) -> String {
+    let m = &w.manifest;
+    let mut t = format!(
+        "wrote {}: {:.1} KiB, {} members, {}\n",
+        w.path.display(),
+        w.size as f64 / 1024.0,
+        m.members.len() + 1,
+        if m.redacted {
+            format!("{} value(s) redacted", m.redactions)
+        } else {
+            "NOT redacted (--no-redact): it may hold secrets".to_string()
+        }
+    );
+    for (i, (input, findings)) in m.inputs.iter().zip(&w.findings).enumerate() {
+        let ids: Vec<String> = findings
+            .iter()
+            .map(|f| format!("{} ({:?})", f.id, f.confidence).to_lowercase())
+            .collect();
+        t.push_str(&format!(
+            "input {}: {} {}: {}\n",
+            i + 1,
+            input.kind,
+            input.arg,
+            if ids.is_empty() {
+                "no findings".to_string()
+            } else {
+                ids.join(", ")
+            }
+        ));
+    }
+    for c in m.collectors.iter().filter(|c| c.hit_deadline) {
+        t.push_str(&format!(
+            "collector {:?} hit its {} ms deadline\n",
+            c.name, c.deadline_ms
+        ));
+    }
+    t.push_str(&format!(
+        "analyze it anywhere with: wedge analyze {}",
+        w.path.display()
+    ));
+    t
+}
+
+fn analyze(args: AnalyzeArgs) -> ExitCode {
+    use wedge::source::bundle::{self, BundleError};
+    let b = match bundle::open(&args.bundle) {
+        Ok(b) => b,
+        Err(e @ BundleError::Io { .. }) if !args.bundle.exists() => {
+            return fail(exit::NOT_FOUND, &e.to_string());
+        }
+        Err(e) => return fail(exit::FAILURE, &e.to_string()),
+    };
+    let diagnoses = b.diagnoses();
+    let m = &b.manifest;
+    let text = if args.output.json {
+        serde_json::to_string_pretty(&serde_json::json!({
+            "bundle": {
+                "path": args.bundle,
+                "wedge_version": m.wedge_version,
+                "created_unix_ms": m.created_unix_ms,
+                "kernel_release": m.kernel_release,
+                "redacted": m.redacted,
+                "inputs": m.inputs,
+            },
+            "diagnoses": diagnoses,
+        }))
+        .unwrap_or_default()
+    } else {
+        let style = Style::from_choice(args.output.color.as_str());
+        let mut t = format!(
+            "{} {}: made by wedge {} on kernel {}, {} input(s){}\n",
+            style.bold("Bundle"),
+            args.bundle.display(),
+            m.wedge_version,
+            m.kernel_release,
+            m.inputs.len(),
+            if m.redacted {
+                ", redacted"
+            } else {
+                ", not redacted"
+            }
+        );
+        for (input, d) in m.inputs.iter().zip(&diagnoses) {
+            t.push_str(&format!(
+                "\n{} {} {}\n",
+                style.bold("Input"),
+                input.kind,
+                input.arg
+            ));
+            t.push_str(&render::report(
+                d,
+                style,
+                ReportOptions {
+                    all: args.output.all,
+                },
+            ));
+        }
+        t
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    if diagnoses.iter().all(|d| d.findings.is_empty()) {
+        ExitCode::from(exit::CLEAN)
+    } else {
+        ExitCode::from(exit::FINDINGS)
     }
 }
 
@@ -48,17 +289,10 @@ fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     use wedge::run::{Event, RunError, RunOptions};
     let opts = RunOptions {
         hang_after: args.hang_after,
-        capture: CaptureOptions {
-            children: true,
-            stop: true,
-            max_stack_bytes: 256 * 1024,
-            stop_timeout: Duration::from_millis(500),
-            hold: None,
-            interrupted: Arc::new(AtomicBool::new(false)),
-            max_goroutine_stack_bytes: 64 * 1024,
-        },
+        capture: default_capture(Arc::new(AtomicBool::new(false))),
         interrupted,
     };
+    let bundle_to = args.bundle.clone();
     let json = args.json;
     let outcome = wedge::run::run(&args.command, &opts, |ev, d| {
         let what = match ev {
@@ -83,6 +317,9 @@ fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         };
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{what}\n{text}");
+        if let Some(out) = &bundle_to {
+            let _ = writeln!(err, "{}", run_bundle(out, d));
+        }
     });
     match outcome {
         // The command's status, as a shell would give it.
@@ -93,6 +330,37 @@ fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         }
         Err(e @ RunError::NoCommand) => fail(exit::USAGE, &e.to_string()),
         Err(e) => fail(exit::FAILURE, &e.to_string()),
+    }
+}
+
+/// `wedge run --bundle FILE`: the captured diagnosis, bundled; one line saying so.
+fn run_bundle(out: &std::path::Path, d: &Diagnosis) -> String {
+    use wedge::bundle::{self, Input, InputKind};
+    let arg = match &d.snapshot.source {
+        wedge::model::Source::Live { pid, .. } => pid.to_string(),
+        _ => String::new(),
+    };
+    let input = Input {
+        arg,
+        kind: InputKind::Live,
+        path: None,
+        diagnosis: d.clone(),
+        duration: Duration::ZERO,
+    };
+    let opts = bundle::Options {
+        redact: true,
+        with_binaries: false,
+        command: std::env::args().collect(),
+        sysroot: None,
+        progress: Box::new(|_: &str| {}),
+    };
+    match bundle::write(out, vec![input], &opts) {
+        Ok(w) => format!(
+            "wedge: bundle written to {} ({} bytes)",
+            w.path.display(),
+            w.size
+        ),
+        Err(e) => format!("wedge: --bundle: {e}"),
     }
 }
 

@@ -1,5 +1,7 @@
-//! Where snapshots come from: live process trees and core files (later logs and bundles).
+//! Where snapshots come from: live process trees, core files and support bundles (logs are
+//! read in `crate::log`).
 
+pub mod bundle;
 pub mod compressed;
 pub mod core;
 pub mod live;

@@ -53,13 +53,8 @@ fn main() -> ExitCode {
 /// defaults of `diagnose`.
 fn default_capture(interrupted: Arc<AtomicBool>) -> CaptureOptions {
     CaptureOptions {
-        children: true,
-        stop: true,
-        max_stack_bytes: 256 * 1024,
-        stop_timeout: Duration::from_millis(500),
-        hold: None,
         interrupted,
-        max_goroutine_stack_bytes: 64 * 1024,
+        ..CaptureOptions::default()
     }
 }
 

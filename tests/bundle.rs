@@ -84,6 +84,27 @@ fn live_bundle_analyzes_offline_to_identical_findings() {
     assert_eq!(a["bundle"]["redacted"], Value::Bool(true));
     let snap = &a["diagnoses"][0];
     assert_eq!(snap["source"]["pid"], parent);
+    // As on another machine: no network, a pid namespace of its own with a fresh /proc.
+    let o = Command::new("unshare")
+        .args([
+            "--net",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            wedge_bin(),
+            "analyze",
+        ])
+        .arg(&file)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(&json_of(&o)["diagnoses"][0]["findings"], made_findings);
     // The members the issue asks for are there.
     let tar = tar_bytes(&file);
     for m in [

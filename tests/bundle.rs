@@ -414,3 +414,46 @@ fn run_bundles_the_hang_it_catches() {
         a["diagnoses"][0]["findings"]
     );
 }
+
+#[test]
+fn without_ptrace_permission_a_partial_bundle_is_written_and_said() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut cmd = Command::new("sleep");
+    cmd.arg("60");
+    let probe = Running::start(cmd);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let file = dir.path().join("partial.tar.zst");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+            wedge_bin(),
+            "bundle",
+            &probe.pid.to_string(),
+            "-o",
+        ])
+        .arg(&file)
+        .arg("--json")
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made = json_of(&out);
+    // What nobody may not read is said, not silently missing.
+    let notes = made["collectors"].to_string();
+    assert!(notes.contains("environ"), "{notes}");
+    let (a, o) = analyze(&file);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        a["diagnoses"][0]["processes"][0]["stopped"],
+        Value::Bool(false)
+    );
+}

@@ -870,9 +870,13 @@ pub fn render(r: &Report) -> String {
     );
     let line = |v: &VariantStats| {
         format!(
-            "  {:<9} {:<10} runs {}  reproduced {}  clean {}  other {}  rate {:.0}% (95% CI {:.0}–{:.0}%)\n",
-            v.variant,
-            v.args.join(" "),
+            "  {:<20} runs {}  reproduced {}  clean {}  other {}  rate {:.0}% (95% CI {:.0}–{:.0}%)\n",
+            // The probe's arguments, where they say more than the variant's name.
+            if v.args.join(" ") == v.variant {
+                v.variant.to_string()
+            } else {
+                format!("{} ({})", v.variant, v.args.join(" "))
+            },
             v.runs,
             v.reproduced,
             v.clean,

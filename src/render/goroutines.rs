@@ -65,7 +65,11 @@ fn key(g: &Goroutine) -> String {
 }
 
 pub fn section(out: &mut String, go: &GoProcess, style: Style, all: bool) {
-    let mut head = format!("Go {}", go.version);
+    let mut head = if go.version.is_empty() {
+        "Go".to_string()
+    } else {
+        format!("Go {}", go.version)
+    };
     if let Some(m) = &go.main_module {
         let _ = write!(head, ", {}", m.path);
         if !m.version.is_empty() {

@@ -20,8 +20,10 @@ pub fn report(d: &Diagnosis, style: Style, opts: ReportOptions) -> String {
     findings(&mut out, d, style);
     wait_graph(&mut out, s, style);
     tree(&mut out, s, style);
+    // A log tells no uid, namespace or thread table: do not print empty ones.
+    let from_text = matches!(s.source, crate::model::Source::Log { .. });
     for p in &s.processes {
-        process(&mut out, p, style, opts);
+        process(&mut out, p, style, opts, from_text);
     }
     notes(&mut out, s, style);
     out
@@ -122,7 +124,7 @@ fn tree(out: &mut String, s: &Snapshot, style: Style) {
     let roots: Vec<&Process> = s
         .processes
         .iter()
-        .filter(|p| s.process(p.ppid).is_none())
+        .filter(|p| p.ppid == p.pid || s.process(p.ppid).is_none())
         .collect();
     for r in roots {
         walk(s, r, 0, &mut rows);
@@ -161,7 +163,7 @@ fn walk<'a>(s: &'a Snapshot, p: &'a Process, depth: usize, rows: &mut Vec<(usize
     }
 }
 
-fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
+fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions, from_text: bool) {
     let _ = writeln!(
         out,
         "{} {}",
@@ -184,22 +186,24 @@ fn process(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
         .iter()
         .map(|(k, v)| format!("{k}:{v}"))
         .collect();
-    let _ = writeln!(
-        out,
-        "  uid {} gid {}{}{}",
-        p.uid[1],
-        p.gid[1],
-        if p.nspid.len() > 1 {
-            format!(", nspid {:?}", p.nspid)
-        } else {
-            String::new()
-        },
-        if ns.is_empty() {
-            String::new()
-        } else {
-            format!(", ns {}", ns.join(" "))
-        }
-    );
+    if !from_text {
+        let _ = writeln!(
+            out,
+            "  uid {} gid {}{}{}",
+            p.uid[1],
+            p.gid[1],
+            if p.nspid.len() > 1 {
+                format!(", nspid {:?}", p.nspid)
+            } else {
+                String::new()
+            },
+            if ns.is_empty() {
+                String::new()
+            } else {
+                format!(", ns {}", ns.join(" "))
+            }
+        );
+    }
     if let Some(cg) = p.cgroup.first() {
         let _ = writeln!(out, "  cgroup {cg}");
     }
@@ -264,6 +268,9 @@ fn stack_key(t: &Thread) -> String {
 }
 
 fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
+    if p.threads.is_empty() {
+        return;
+    }
     let mut t = style.table(&["TID", "NAME", "STATE", "WCHAN", "SYSCALL"]);
     for th in &p.threads {
         let mut sys = th.syscall.as_ref().map(syscall_text).unwrap_or_default();
@@ -353,6 +360,15 @@ fn threads(out: &mut String, p: &Process, style: Style, opts: ReportOptions) {
 }
 
 /// One frame (and the calls inlined at it), as the report prints every stack.
+/// The frame's pc, or blanks where a log printed none.
+fn pc_text(f: &Frame) -> String {
+    if f.pc == 0 && f.trust == crate::model::FrameTrust::Text {
+        " ".repeat(18)
+    } else {
+        format!("{:#018x}", f.pc)
+    }
+}
+
 pub fn fmt_frame(out: &mut String, i: usize, f: &Frame, style: Style) {
     let module = f
         .module
@@ -367,8 +383,8 @@ pub fn fmt_frame(out: &mut String, i: usize, f: &Frame, style: Style) {
     for inl in &f.inlined {
         let _ = writeln!(
             out,
-            "    #{i:<3} {:#018x}  {} {}",
-            f.pc,
+            "    #{i:<3} {}  {} {}",
+            pc_text(f),
             style.bold(&inl.function),
             style.dim("(inlined)")
         );
@@ -393,8 +409,8 @@ pub fn fmt_frame(out: &mut String, i: usize, f: &Frame, style: Style) {
     };
     let _ = writeln!(
         out,
-        "    #{i:<3} {:#018x}  {name}  {}  {}",
-        f.pc,
+        "    #{i:<3} {}  {name}  {}  {}",
+        pc_text(f),
         style.dim(module),
         style.dim(&format!("[{}]", f.trust.name()))
     );

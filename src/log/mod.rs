@@ -432,11 +432,26 @@ pub fn snapshot(scan: LogScan, path: &str) -> Snapshot {
     processes.extend(race_procs);
     processes.sort_by_key(|(f, _, _)| *f);
     s.processes = processes.into_iter().map(|(_, _, p)| p).collect();
-    if s.processes.iter().any(|p| p.pid == 0) {
+    let unnamed = s.processes.iter().filter(|p| p.pid == 0).count();
+    if unnamed == 1 {
         s.note(
             None,
             None,
-            "the log does not say the pid of some dumps: they show as pid 0",
+            "the log does not say the pid of a dump: it shows as pid 0",
+        );
+    } else if unnamed > 1 {
+        // Distinct pids keep the dumps apart (findings are kept once per process).
+        for (n, p) in s.processes.iter_mut().filter(|p| p.pid == 0).enumerate() {
+            p.pid = -(n as i32 + 1);
+            p.ppid = p.pid;
+        }
+        s.note(
+            None,
+            None,
+            format!(
+                "the log does not say the pid of {unnamed} dumps: they show as pids -1 to \
+                 -{unnamed}, in the order of the text"
+            ),
         );
     }
     s.nsexec = nsexec;

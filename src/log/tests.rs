@@ -540,3 +540,23 @@ fn the_reader_race_probes_race_reports_are_the_known_bug() {
     assert_eq!(f[0].confidence, crate::model::Confidence::Likely);
     assert!(f[0].evidence.len() >= 2);
 }
+
+#[test]
+fn dumps_without_a_pid_stay_apart() {
+    let mut text = sample("go1.19-nil-deref.txt");
+    text.extend(sample("go1.25.5-nil-deref.txt"));
+    let s = snapshot(scan(&text), "two.log");
+    let pids: Vec<i32> = s.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(pids, vec![-1, -2]);
+    // One crash finding per process: both crashes are reported.
+    let d = crate::analyze::diagnose_log(s);
+    let crashes = d
+        .findings
+        .iter()
+        .filter(|f| f.id == "nil-deref-crash")
+        .count();
+    assert_eq!(crashes, 2, "{:#?}", d.findings);
+    // One dump keeps pid 0.
+    let one = snapshot(scan(&sample("go1.19-nil-deref.txt")), "one.log");
+    assert_eq!(one.processes[0].pid, 0);
+}

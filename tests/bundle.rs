@@ -457,3 +457,31 @@ fn without_ptrace_permission_a_partial_bundle_is_written_and_said() {
         Value::Bool(false)
     );
 }
+
+#[test]
+fn a_go_bundle_keeps_its_goroutines_and_known_bug() {
+    let exe = wedge::probes::build("reader_race", &probe_dir())
+        .unwrap_or_else(|e| panic!("the reader_race probe needs Go (golang-go): {e}"));
+    let mut cmd = Command::new(exe);
+    cmd.arg("hold");
+    let r = Running::start(cmd);
+    r.wait_line("ready ", Duration::from_secs(20));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("go.tar.zst");
+    let made = bundle(&[&r.pid.to_string()], &file, &[]);
+    drop(r);
+    assert_eq!(ids(&made["inputs"][0]["findings"]), vec!["nil-reader-race"]);
+    let (a, _) = analyze(&file);
+    let d = &a["diagnoses"][0];
+    assert_eq!(d["findings"], made["inputs"][0]["findings"]);
+    let goroutines = d["processes"][0]["go"]["goroutines"].as_array().unwrap();
+    assert!(
+        goroutines.iter().any(|g| g["frames"]
+            .to_string()
+            .contains("main.(*readerAtCloser).ReadAt")),
+        "the racing goroutines' frames are in the bundle"
+    );
+    // The binary's buildinfo travels too.
+    let tar = tar_bytes(&file);
+    assert!(memchr::memmem::find(&tar, b"\"version\": \"go1.").is_some());
+}

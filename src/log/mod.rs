@@ -402,11 +402,21 @@ pub fn snapshot(scan: LogScan, path: &str) -> Snapshot {
             None,
             format!("lines {first}–{last}: race detector report (WARNING: DATA RACE)"),
         );
-        if let Some((_, _, p)) = processes
-            .iter_mut()
-            .find(|(f, _, _)| *f >= last && *f - last <= RACE_TO_DUMP_LINES)
+        if let Some(k) = processes
+            .iter()
+            .position(|(f, _, _)| *f >= last && *f - last <= RACE_TO_DUMP_LINES)
         {
-            p.go.get_or_insert_with(GoProcess::default).races.push(r);
+            let go = processes[k].2.go.get_or_insert_with(GoProcess::default);
+            // The reports just before this one, in an unbroken run, came from the same
+            // process: the one whose dump follows.
+            if let Some((_, l, _)) = race_procs.last()
+                && first.saturating_sub(*l) <= RACE_TO_DUMP_LINES
+                && let Some((_, _, earlier)) = race_procs.pop()
+            {
+                go.races
+                    .extend(earlier.go.map(|g| g.races).unwrap_or_default());
+            }
+            go.races.push(r);
             continue;
         }
         match race_procs.last_mut() {

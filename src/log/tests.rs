@@ -560,3 +560,15 @@ fn dumps_without_a_pid_stay_apart() {
     let one = snapshot(scan(&sample("go1.19-nil-deref.txt")), "one.log");
     assert_eq!(one.processes[0].pid, 0);
 }
+
+#[test]
+fn race_reports_in_a_run_before_a_panic_belong_to_its_process() {
+    let s = snapshot(
+        scan(&sample("reader-race-probe-race-go1.19.txt")),
+        "race.log",
+    );
+    assert_eq!(s.processes.len(), 1, "one program printed all of it");
+    let p = &s.processes[0];
+    assert!(p.signal.is_some());
+    assert_eq!(p.go.as_ref().map(|g| g.races.len()), Some(4));
+}

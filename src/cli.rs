@@ -36,6 +36,12 @@ pub enum Command {
     /// fault signal (before its handler runs) or stops making progress. The report goes to
     /// stderr; the command's exit status passes through.
     Run(RunArgs),
+    /// Trace a command (or attach to a running tree with -p) and record every process and
+    /// thread it creates (clone flags, thread counts, namespaces), every exec (memfd seals)
+    /// and exit; report the tree and the risky patterns of the known signatures, even on a
+    /// run that did not hang. The report goes to stderr; the command's exit status passes
+    /// through (127 command not found; with -p: the process's status, or 0 if unknown).
+    Trace(TraceArgs),
     /// Prove a signature on this host: run its probe N times in its buggy and its fixed
     /// variant, diagnose each run, and give a verdict.
     Confirm(ConfirmArgs),
@@ -93,6 +99,25 @@ pub struct RunArgs {
     pub json: bool,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Attach to this running process and all its descendants (their existing threads
+    /// included) instead of starting a command; follows them until the process exits.
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "PID",
+        conflicts_with = "command"
+    )]
+    pub pid: Option<i32>,
+    /// The report (timeline and findings) as JSON, on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments.
+    #[arg(last = true, value_name = "CMD", required_unless_present = "pid")]
     pub command: Vec<std::ffi::OsString>,
 }
 

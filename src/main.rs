@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Log(args) => log(args),
         Command::Signatures(args) => signatures(args),
         Command::Run(args) => run(args, interrupted),
+        Command::Trace(args) => trace(args, interrupted),
         Command::Confirm(args) => confirm(args, interrupted),
         Command::Demo(args) => demo(args, interrupted),
     }
@@ -93,6 +94,46 @@ fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         }
         Err(e @ RunError::NoCommand) => fail(exit::USAGE, &e.to_string()),
         Err(e) => fail(exit::FAILURE, &e.to_string()),
+    }
+}
+
+fn trace(args: cli::TraceArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
+    use wedge::ptrace::SpawnError;
+    use wedge::trace::{Options, TraceError, TraceReport};
+    let opts = Options {
+        interrupted: Arc::clone(&interrupted),
+    };
+    let result = match args.pid {
+        Some(pid) => wedge::trace::trace_attached(pid, &opts),
+        None => wedge::trace::trace_command(&args.command, &opts),
+    };
+    let timeline = match result {
+        Ok(t) => t,
+        Err(TraceError::Spawn(e @ SpawnError::NotFound(_))) => {
+            eprintln!("wedge trace: {e}");
+            return ExitCode::from(127);
+        }
+        Err(TraceError::Spawn(e @ SpawnError::NoCommand(_))) => {
+            return fail(exit::USAGE, &e.to_string());
+        }
+        Err(e @ TraceError::NoSuchProcess(_)) => return fail(exit::NOT_FOUND, &e.to_string()),
+        Err(e @ TraceError::NotPermitted(..)) => {
+            return fail(exit::NOT_PERMITTED, &e.to_string());
+        }
+        Err(e) => return fail(exit::FAILURE, &e.to_string()),
+    };
+    let report = TraceReport::new(timeline);
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    } else {
+        wedge::trace::render::human(&report)
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    match report.timeline.status {
+        // The command's status, as a shell would give it.
+        Some(s) => ExitCode::from(s.clamp(0, 255) as u8),
+        None if interrupted.load(Ordering::SeqCst) => ExitCode::from(exit::INTERRUPTED),
+        None => ExitCode::from(exit::CLEAN),
     }
 }
 

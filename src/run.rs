@@ -14,10 +14,10 @@
 
 use crate::binary::BinaryCache;
 use crate::model::{CrashSignal, Diagnosis};
+use crate::ptrace::{self, SpawnError, raw as ptrace_raw};
 use crate::source::live::{self, CaptureOptions, procfs};
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::{CString, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -60,7 +60,7 @@ pub enum RunError {
 }
 
 /// The signals wedge treats as a crash.
-const FAULTS: [i32; 6] = [
+pub const FAULTS: [i32; 6] = [
     libc::SIGSEGV,
     libc::SIGBUS,
     libc::SIGILL,
@@ -69,91 +69,23 @@ const FAULTS: [i32; 6] = [
     libc::SIGSYS,
 ];
 
-fn errno_msg(what: &str) -> RunError {
-    RunError::System(format!("{what}: {}", std::io::Error::last_os_error()))
-}
-
-/// argv[0] as execvp would find it.
-fn resolve(cmd: &OsString) -> Option<std::path::PathBuf> {
-    let p = std::path::Path::new(cmd);
-    if cmd.as_bytes().contains(&b'/') {
-        return p.exists().then(|| p.to_path_buf());
-    }
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(cmd))
-            .find(|c| c.is_file())
-    })
-}
-
-fn ptrace_raw(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> libc::c_long {
-    // SAFETY: requests used here take no pointers except PTRACE_GETSIGINFO, whose data
-    // points at a siginfo_t owned by the caller.
-    unsafe {
-        libc::ptrace(
-            req,
-            tid,
-            addr as *mut libc::c_void,
-            data as *mut libc::c_void,
-        )
-    }
-}
-
-/// Starts `argv` stopped (it raises SIGSTOP before exec), seizes it and lets it go.
 fn spawn_traced(argv: &[OsString]) -> Result<i32, RunError> {
-    let first = argv.first().ok_or(RunError::NoCommand)?;
-    if resolve(first).is_none() {
-        return Err(RunError::NotFound(first.to_string_lossy().into_owned()));
-    }
-    let cargs: Vec<CString> = argv
-        .iter()
-        .map(|a| {
-            CString::new(a.as_bytes())
-                .map_err(|_| RunError::NotFound(a.to_string_lossy().into_owned()))
-        })
-        .collect::<Result<_, _>>()?;
-    let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    // SAFETY: the child only calls async-signal-safe functions (raise, execvp, _exit) on
-    // memory prepared before the fork.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(errno_msg("fork"));
-    }
-    if pid == 0 {
-        unsafe {
-            libc::raise(libc::SIGSTOP);
-            libc::execvp(ptrs[0], ptrs.as_ptr());
-            libc::_exit(127);
-        }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    if unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) } != pid
-        || !libc::WIFSTOPPED(status)
-    {
-        return Err(errno_msg("waiting for the command to start"));
-    }
     let opts = libc::PTRACE_O_TRACECLONE | libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACEVFORK;
-    if ptrace_raw(libc::PTRACE_SEIZE, pid, 0, opts as usize) < 0 {
-        let e = errno_msg("PTRACE_SEIZE of the command");
-        // SAFETY: our own child: let it run untraced rather than leave it stopped.
-        unsafe { libc::kill(pid, libc::SIGCONT) };
-        return Err(e);
-    }
-    // SAFETY: our own child.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
-    Ok(pid)
+    ptrace::spawn_seized("run", argv, opts, None).map_err(|e| match e {
+        SpawnError::NoCommand(_) => RunError::NoCommand,
+        SpawnError::NotFound(c) => RunError::NotFound(c),
+        SpawnError::System(m) => RunError::System(m),
+    })
 }
 
 /// The tasks wedge traces, by tid, with their thread-group id.
 #[derive(Default)]
-struct Tree {
-    tasks: BTreeMap<i32, i32>,
+pub(crate) struct Tree {
+    pub(crate) tasks: BTreeMap<i32, i32>,
 }
 
 impl Tree {
-    fn tgid_of(tid: i32) -> i32 {
+    pub(crate) fn tgid_of(tid: i32) -> i32 {
         procfs::tgid_of(tid).unwrap_or(tid)
     }
 
@@ -194,7 +126,7 @@ fn wait_stopped(tid: i32, deadline: Instant) -> bool {
 
 /// Lets every traced task go. With `stop`, the tree is left in group-stop (for the
 /// capture); otherwise it runs on. `held` is a task already in a ptrace stop.
-fn release(tree: &mut Tree, held: Option<i32>, stop: bool) {
+pub(crate) fn release(tree: &mut Tree, held: Option<i32>, stop: bool) {
     let deadline = Instant::now() + Duration::from_secs(2);
     // Stops already reported but not yet handled — new tasks' first stops among them —
     // are collected first, with the signal a signal-delivery stop took (given back below).
@@ -314,13 +246,8 @@ pub fn run(
                 if tracing {
                     release(&mut tree, None, false);
                 }
-                let code = if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else {
-                    128 + libc::WTERMSIG(status)
-                };
                 return Ok(RunOutcome {
-                    status: code,
+                    status: ptrace::shell_status(status),
                     event,
                 });
             }

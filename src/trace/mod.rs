@@ -1,0 +1,37 @@
+//! `wedge trace`: follow a command's (or a running tree's) processes and threads as they are
+//! created and exec'd, record a timeline of the facts the known signatures depend on, and
+//! run pattern rules over it — so a risky pattern is caught on a run that did not hang.
+//!
+//! - tracer.rs: the ptrace loop (seccomp stops at exec entry only), building the timeline.
+//! - timeline.rs: the serializable record; rules.rs: findings from it; render.rs: the report.
+
+pub mod render;
+pub mod rules;
+pub mod seccomp;
+pub mod timeline;
+pub mod tracer;
+
+pub use rules::TraceFinding;
+pub use timeline::Timeline;
+pub use tracer::{Options, TraceError, trace_attached, trace_command};
+
+use serde::{Deserialize, Serialize};
+
+/// What `wedge trace --json` prints: the timeline and the findings from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceReport {
+    pub schema_version: u32,
+    pub timeline: Timeline,
+    pub findings: Vec<TraceFinding>,
+}
+
+impl TraceReport {
+    pub fn new(timeline: Timeline) -> TraceReport {
+        let findings = rules::run(&timeline);
+        TraceReport {
+            schema_version: crate::model::SCHEMA_VERSION,
+            timeline,
+            findings,
+        }
+    }
+}

@@ -116,6 +116,13 @@ pub struct TraceArgs {
     /// The report (timeline and findings) as JSON, on stderr.
     #[arg(long)]
     pub json: bool,
+    /// Also stop at every execve/execveat entry (a seccomp filter installed in the command):
+    /// setuid and file-capability helpers are let go before their exec, and exec targets are
+    /// seen before they run. Caveat: the filter outlives the trace, and once wedge is gone
+    /// (killed, interrupted, or the command's root exited while others run on) the kernel
+    /// fails every exec in those processes with ENOSYS.
+    #[arg(long, conflicts_with = "pid")]
+    pub exec_entry: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD", required_unless_present = "pid")]
     pub command: Vec<std::ffi::OsString>,

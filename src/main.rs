@@ -102,6 +102,7 @@ fn trace(args: cli::TraceArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     use wedge::trace::{Options, TraceError, TraceReport};
     let opts = Options {
         interrupted: Arc::clone(&interrupted),
+        exec_entry: args.exec_entry,
     };
     let result = match args.pid {
         Some(pid) => wedge::trace::trace_attached(pid, &opts),

@@ -75,6 +75,18 @@ pub fn human(r: &TraceReport) -> String {
                 let line = format!("{} {reason}", secs(e));
                 nodes.entry(e.pid).or_default().lines.push(line);
             }
+            What::PrivilegedExec { path, reason, kept } => {
+                let line = format!(
+                    "{} exec of {reason} {path} while traced: privileges {}",
+                    secs(e),
+                    if *kept {
+                        "kept (wedge has CAP_SYS_PTRACE)"
+                    } else {
+                        "dropped by the kernel (use --exec-entry to let it go first)"
+                    }
+                );
+                nodes.entry(e.pid).or_default().lines.push(line);
+            }
             What::Exec { exe, comm, memfd } => {
                 let m = memfd
                     .as_ref()

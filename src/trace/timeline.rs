@@ -131,6 +131,14 @@ pub enum What {
     /// wedge detached the process before its exec: the target is setuid/setgid or has file
     /// capabilities, which an exec under ptrace would drop.
     LetGo { path: String, reason: String },
+    /// An exec (seen after the fact) of a setuid/setgid or file-capability binary while
+    /// traced. The kernel keeps its privileges only when the tracer has CAP_SYS_PTRACE
+    /// (`kept`); use `--exec-entry` to have wedge let such helpers go before their exec.
+    PrivilegedExec {
+        path: String,
+        reason: String,
+        kept: bool,
+    },
     /// An exec completed: the process now runs `exe`.
     Exec {
         exe: String,

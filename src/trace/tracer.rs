@@ -242,6 +242,24 @@ struct Proc {
 
 pub struct Options {
     pub interrupted: Arc<AtomicBool>,
+    /// Stop at every execve/execveat entry (seccomp filter): exec targets are seen before
+    /// they run, and setuid/file-capability helpers are let go before their exec. The
+    /// filter stays in the command after wedge leaves: from then on the kernel fails every
+    /// exec in the tree with ENOSYS, so it is opt-in.
+    pub exec_entry: bool,
+}
+
+/// wedge has CAP_SYS_PTRACE (bit 19 of CapEff): the kernel then keeps a traced setuid
+/// exec's privileges.
+fn can_ptrace_privileged() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 19) != 0)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -379,6 +397,19 @@ impl Tracer {
                 "the seccomp filter could not be installed: exec entries were not seen (setuid helpers were not let go before their exec)".into(),
             );
         }
+        if !self.seccomp
+            && let Some(reason) = privileged(&exe_link)
+        {
+            self.push(
+                pid,
+                tid,
+                What::PrivilegedExec {
+                    path: exe.clone(),
+                    reason,
+                    kept: can_ptrace_privileged(),
+                },
+            );
+        }
         self.push(
             pid,
             tid,
@@ -502,7 +533,11 @@ const FOLLOW: libc::c_int = libc::PTRACE_O_TRACECLONE
 pub fn trace_command(argv: &[OsString], opts: &Options) -> Result<Timeline, TraceError> {
     let filter = super::seccomp::exec_filter();
     let start = Instant::now();
-    let root = ptrace::spawn_seized("trace", argv, FOLLOW | O_TRACESECCOMP, Some(&filter))?;
+    let root = if opts.exec_entry {
+        ptrace::spawn_seized("trace", argv, FOLLOW | O_TRACESECCOMP, Some(&filter))?
+    } else {
+        ptrace::spawn_seized("trace", argv, FOLLOW, None)?
+    };
     let mut t = Tracer {
         start,
         tl: Timeline {
@@ -516,16 +551,26 @@ pub fn trace_command(argv: &[OsString], opts: &Options) -> Result<Timeline, Trac
         },
         tree: Tree::default(),
         procs: BTreeMap::new(),
-        seccomp: true,
+        seccomp: opts.exec_entry,
     };
+    if !opts.exec_entry {
+        t.tl.notes.push(
+            "no exec-entry stops (without --exec-entry): execs are seen once done, a memfd's seals are read from /proc/PID/exe, and setuid/file-capability helpers exec while traced (the kernel keeps their privileges only if wedge has CAP_SYS_PTRACE)".into(),
+        );
+    }
     t.tree.tasks.insert(root, root);
     t.procs.insert(root, Proc { max_threads: 1 });
+    // Before its exec the command is still a copy of wedge: name it by what it will run.
+    let first = argv.first().map(|a| a.to_string_lossy().into_owned());
     t.push(
         root,
         root,
         What::Traced {
-            comm: comm_of(root),
-            exe: link(&format!("/proc/{root}/exe")),
+            comm: first.clone().unwrap_or_default(),
+            exe: argv
+                .first()
+                .and_then(ptrace::resolve)
+                .map(|p| p.to_string_lossy().into_owned()),
             threads: 1,
         },
     );

@@ -212,3 +212,127 @@ pub fn memfd_shared_stage(tl: &Timeline) -> Vec<TraceFinding> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Timeline {
+        let text = match name {
+            "exit" => include_str!("../../samples/trace/clone_fork_buggy_exit.json"),
+            "hang" => include_str!("../../samples/trace/clone_fork_buggy_hang.json"),
+            _ => include_str!("../../samples/trace/memfd_stage_buggy.json"),
+        };
+        serde_json::from_str(text).expect("a recorded timeline")
+    }
+
+    #[test]
+    fn raw_clone_then_glibc_fork_is_a_risk_on_a_run_that_finished() {
+        let tl = fixture("exit");
+        let f = run(&tl);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(f[0].risk);
+        assert_eq!(f[0].finding.id, "clone-fork-mix");
+        assert_eq!(f[0].finding.confidence, Confidence::Certain);
+        assert_eq!(f[0].finding.evidence.len(), 2);
+    }
+
+    #[test]
+    fn a_single_threaded_creator_or_an_exec_before_the_fork_is_not_flagged() {
+        let mut tl = fixture("exit");
+        for e in &mut tl.events {
+            if let What::Created {
+                creator_threads,
+                creator_had_threads,
+                ..
+            } = &mut e.what
+            {
+                *creator_threads = 1;
+                *creator_had_threads = false;
+            }
+        }
+        assert!(clone_fork_mix(&tl).is_empty());
+        // Only "had run other threads": still flagged.
+        let mut tl = fixture("exit");
+        for e in &mut tl.events {
+            if let What::Created {
+                how: Creation::RawClone,
+                creator_threads,
+                creator_had_threads,
+                ..
+            } = &mut e.what
+            {
+                *creator_threads = 1;
+                *creator_had_threads = true;
+            }
+        }
+        assert_eq!(clone_fork_mix(&tl).len(), 1);
+        // The raw-cloned child execs before it forks: its memory is fresh, nothing to say.
+        let mut tl = fixture("exit");
+        let child = tl
+            .events
+            .iter()
+            .find_map(|e| match e.what {
+                What::Created {
+                    child,
+                    how: Creation::RawClone,
+                    ..
+                } => Some(child),
+                _ => None,
+            })
+            .expect("a raw clone");
+        let at = tl
+            .events
+            .iter()
+            .position(|e| e.pid == child)
+            .expect("the child's events");
+        tl.events.insert(
+            at,
+            Event {
+                t_us: 0,
+                pid: child,
+                tid: child,
+                what: What::Exec {
+                    exe: "/bin/true".into(),
+                    comm: "true".into(),
+                    memfd: None,
+                },
+            },
+        );
+        assert!(clone_fork_mix(&tl).is_empty());
+    }
+
+    #[test]
+    fn a_raw_clone_child_left_in_a_private_lock_wait_is_flagged_as_the_hang() {
+        let tl = fixture("hang");
+        let f = run(&tl);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(!f[0].risk);
+        assert_eq!(f[0].finding.id, "clone-fork-mix");
+        assert_eq!(f[0].finding.confidence, Confidence::Likely);
+        assert!(f[0].finding.evidence[1].text.contains("FUTEX_WAIT_PRIVATE"));
+    }
+
+    #[test]
+    fn future_write_memfd_exec_is_a_risk_on_old_or_broken_kernels_only() {
+        let mut tl = fixture("memfd");
+        // Recorded on a fixed kernel (6.x, copy-on-write kept): nothing.
+        assert!(run(&tl).is_empty());
+        tl.kernel_release = "5.4.0-150-generic".into();
+        let f = run(&tl);
+        assert_eq!(f.len(), 1, "one finding per process: {f:#?}");
+        assert_eq!(f[0].finding.id, "memfd-shared-stage");
+        assert!(f[0].risk, "the run finished");
+        assert!(
+            f[0].finding.evidence[0]
+                .text
+                .contains("F_SEAL_FUTURE_WRITE")
+        );
+        tl.kernel_release = "6.1.0".into();
+        tl.cow_broken = Some(true);
+        tl.status = None;
+        let f = run(&tl);
+        assert_eq!(f.len(), 1);
+        assert!(!f[0].risk);
+    }
+}

@@ -513,3 +513,55 @@ fn traced_rootless_podman_reports_its_pause_process_creation() {
         assert!(raw_then_fork, "{:#?}", tl.events);
     }
 }
+
+#[test]
+fn attaching_with_p_follows_a_running_tree_to_its_end() {
+    let mut sh = Command::new("sh")
+        .args(["-c", "sleep 0.5; /bin/echo x; exit 4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = sh.id() as i32;
+    assert!(wait_until(Duration::from_secs(5), || {
+        !wedge::source::live::procfs::descendants(pid).is_empty()
+    }));
+    let out = wedge(&["trace", "--json", "-p", &pid.to_string()]);
+    let mut stdout = String::new();
+    sh.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = sh.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(4),
+        "the command's own status is unchanged"
+    );
+    assert_eq!(stdout, "x\n");
+    assert_eq!(out.status.code(), Some(4), "the status passes through");
+    let r = report_in(&out.stderr);
+    let tl = &r.timeline;
+    assert_eq!(tl.mode, wedge::trace::timeline::Mode::Attached);
+    // The sleep running at the attach is sh's child; the echo is created and exec'd later.
+    assert!(
+        tl.events
+            .iter()
+            .any(|e| matches!(e.what, What::Traced { parent: Some(p), .. } if p == pid))
+    );
+    assert!(tl.of(pid).any(|e| matches!(e.what, What::Created { .. })));
+    assert!(
+        tl.events
+            .iter()
+            .any(|e| matches!(&e.what, What::Exec { exe, .. } if exe.ends_with("/echo")))
+    );
+    assert!(
+        tl.notes
+            .iter()
+            .any(|n| n.contains("exec entries are not seen"))
+    );
+    // A pid that does not exist: 3.
+    let gone = wedge(&["trace", "-p", "999999999"]);
+    assert_eq!(gone.status.code(), Some(3));
+    assert_no_panic(&gone);
+}

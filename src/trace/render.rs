@@ -43,8 +43,17 @@ pub fn human(r: &TraceReport) -> String {
             order.push(e.pid);
         }
         match &e.what {
-            What::Traced { comm, exe, threads } => {
+            What::Traced {
+                comm,
+                exe,
+                threads,
+                parent,
+            } => {
+                if let Some(pp) = parent {
+                    nodes.entry(*pp).or_default().children.push(e.pid);
+                }
                 let n = nodes.entry(e.pid).or_default();
+                n.parent = *parent;
                 n.first = format!("{comm} ({})", exe.as_deref().unwrap_or("?"));
                 n.threads = *threads;
             }

@@ -102,6 +102,9 @@ pub enum What {
         comm: String,
         exe: Option<String>,
         threads: u32,
+        /// Its parent, when that is traced too (`-p`: the tree as found at the attach).
+        #[serde(default)]
+        parent: Option<i32>,
     },
     /// `pid`/`tid` created `child` (a process; for a thread, `child_tid` in `pid`).
     Created {

@@ -572,6 +572,7 @@ pub fn trace_command(argv: &[OsString], opts: &Options) -> Result<Timeline, Trac
                 .and_then(ptrace::resolve)
                 .map(|p| p.to_string_lossy().into_owned()),
             threads: 1,
+            parent: None,
         },
     );
     Ok(follow(t, opts))
@@ -622,6 +623,9 @@ pub fn trace_attached(pid: i32, opts: &Options) -> Result<Timeline, TraceError> 
             if seized && !t.procs.contains_key(&p) {
                 let n = tids.len() as u32;
                 t.procs.insert(p, Proc { max_threads: n });
+                let parent = procfs::process_stat(p)
+                    .map(|st| st.ppid)
+                    .filter(|pp| t.procs.contains_key(pp));
                 t.push(
                     p,
                     p,
@@ -629,6 +633,7 @@ pub fn trace_attached(pid: i32, opts: &Options) -> Result<Timeline, TraceError> 
                         comm: comm_of(p),
                         exe: link(&format!("/proc/{p}/exe")),
                         threads: n,
+                        parent,
                     },
                 );
             }

@@ -45,19 +45,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The live capture `wedge run` (and `wedge trace`, at a crash) makes of the tree.
+fn run_capture_options() -> CaptureOptions {
+    CaptureOptions {
+        children: true,
+        stop: true,
+        max_stack_bytes: 256 * 1024,
+        stop_timeout: Duration::from_millis(500),
+        hold: None,
+        interrupted: Arc::new(AtomicBool::new(false)),
+        max_goroutine_stack_bytes: 64 * 1024,
+    }
+}
+
 fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     use wedge::run::{Event, RunError, RunOptions};
     let opts = RunOptions {
         hang_after: args.hang_after,
-        capture: CaptureOptions {
-            children: true,
-            stop: true,
-            max_stack_bytes: 256 * 1024,
-            stop_timeout: Duration::from_millis(500),
-            hold: None,
-            interrupted: Arc::new(AtomicBool::new(false)),
-            max_goroutine_stack_bytes: 64 * 1024,
-        },
+        capture: run_capture_options(),
         interrupted,
     };
     let json = args.json;
@@ -103,12 +108,17 @@ fn trace(args: cli::TraceArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     let opts = Options {
         interrupted: Arc::clone(&interrupted),
         exec_entry: args.exec_entry,
+        crash_capture: Some(wedge::run::RunOptions {
+            hang_after: None,
+            capture: run_capture_options(),
+            interrupted: Arc::clone(&interrupted),
+        }),
     };
     let result = match args.pid {
         Some(pid) => wedge::trace::trace_attached(pid, &opts),
         None => wedge::trace::trace_command(&args.command, &opts),
     };
-    let timeline = match result {
+    let traced = match result {
         Ok(t) => t,
         Err(TraceError::Spawn(e @ SpawnError::NotFound(_))) => {
             eprintln!("wedge trace: {e}");
@@ -123,7 +133,7 @@ fn trace(args: cli::TraceArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         }
         Err(e) => return fail(exit::FAILURE, &e.to_string()),
     };
-    let report = TraceReport::new(timeline);
+    let report = TraceReport::new(traced);
     let text = if args.json {
         serde_json::to_string_pretty(&report).unwrap_or_default()
     } else {

@@ -282,52 +282,66 @@ pub fn run(
             continue;
         }
         // A fault: held at its delivery, before any handler.
-        // SAFETY: siginfo_t is plain data; the kernel fills it.
-        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        ptrace_raw(
-            libc::PTRACE_GETSIGINFO,
-            tid,
-            0,
-            &mut si as *mut libc::siginfo_t as usize,
-        );
-        // SAFETY: si_addr is meaningful for the fault signals, read as a plain field.
-        let addr = unsafe { si.si_addr() } as u64;
-        let pid = tree.tasks[&tid];
-        let crash = Event::Crash {
-            pid,
-            tid,
-            signo: sig,
-            code: si.si_code,
-            addr,
-        };
-        let tgids = tree.tgids();
-        release(&mut tree, Some(tid), true);
+        let (crash, d) = capture_fault(root, &mut tree, tid, sig, opts);
         tracing = false;
-        wait_group_stopped(&tgids, Duration::from_secs(2));
-        let mut d = capture(root, opts, Some(&crash));
-        if let Some(p) = d.snapshot.processes.iter_mut().find(|p| p.pid == pid) {
-            p.signal = Some(CrashSignal {
-                signo: sig,
-                code: si.si_code,
-                addr: Some(addr),
-                tid: Some(tid),
-                goroutine: None,
-            });
-        }
-        d.findings = crate::signatures::run(&d.snapshot);
-        // A sent signal (si_code ≤ 0) was taken from the thread: send it again. A hardware
-        // fault happens again when the thread re-runs the instruction.
-        if si.si_code <= 0 {
-            // SAFETY: tgkill on a thread of the command's tree.
-            unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) };
-        }
-        for p in &tgids {
-            // SAFETY: processes of the command's tree.
-            unsafe { libc::kill(*p, libc::SIGCONT) };
-        }
         report(&crash, &d);
         event = Some((crash, d));
     }
+}
+
+/// A fault signal `sig` held at its delivery stop in `tid`: the tree is handed to the live
+/// capture (put in group-stop, every task detached, captured, continued); a sent signal is
+/// sent again, a hardware fault recurs by itself. Tracing of the tree ends here.
+pub(crate) fn capture_fault(
+    root: i32,
+    tree: &mut Tree,
+    tid: i32,
+    sig: i32,
+    opts: &RunOptions,
+) -> (Event, Diagnosis) {
+    // SAFETY: siginfo_t is plain data; the kernel fills it.
+    let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    ptrace_raw(
+        libc::PTRACE_GETSIGINFO,
+        tid,
+        0,
+        &mut si as *mut libc::siginfo_t as usize,
+    );
+    // SAFETY: si_addr is meaningful for the fault signals, read as a plain field.
+    let addr = unsafe { si.si_addr() } as u64;
+    let pid = *tree.tasks.entry(tid).or_insert_with(|| Tree::tgid_of(tid));
+    let crash = Event::Crash {
+        pid,
+        tid,
+        signo: sig,
+        code: si.si_code,
+        addr,
+    };
+    let tgids = tree.tgids();
+    release(tree, Some(tid), true);
+    wait_group_stopped(&tgids, Duration::from_secs(2));
+    let mut d = capture(root, opts, Some(&crash));
+    if let Some(p) = d.snapshot.processes.iter_mut().find(|p| p.pid == pid) {
+        p.signal = Some(CrashSignal {
+            signo: sig,
+            code: si.si_code,
+            addr: Some(addr),
+            tid: Some(tid),
+            goroutine: None,
+        });
+    }
+    d.findings = crate::signatures::run(&d.snapshot);
+    // A sent signal (si_code ≤ 0) was taken from the thread: send it again. A hardware
+    // fault happens again when the thread re-runs the instruction.
+    if si.si_code <= 0 {
+        // SAFETY: tgkill on a thread of the command's tree.
+        unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) };
+    }
+    for p in &tgids {
+        // SAFETY: processes of the command's tree.
+        unsafe { libc::kill(*p, libc::SIGCONT) };
+    }
+    (crash, d)
 }
 
 /// The ordinary live capture of the tree (it seizes, copies and resumes by itself).

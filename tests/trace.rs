@@ -565,3 +565,29 @@ fn attaching_with_p_follows_a_running_tree_to_its_end() {
     assert_eq!(gone.status.code(), Some(3));
     assert_no_panic(&gone);
 }
+
+/// A fault in the tree is captured as `wedge run` captures it (before the handler), its
+/// findings join the trace's, and the command ends as it would have.
+#[test]
+fn a_crash_in_the_tree_is_captured_like_wedge_run_does() {
+    let exe = probe("nil_deref");
+    let script = format!("{}; echo \"after $?\"", exe.display());
+    let (out, r) = trace(&["sh".as_ref(), "-c".as_ref(), script.as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "sh's own status");
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("after 139\n"));
+    assert!(r.timeline.events.iter().any(|e| matches!(
+        e.what,
+        What::Signal {
+            signo: 11,
+            addr: 0x10,
+            ..
+        }
+    )));
+    let d = r.crash.as_ref().expect("the crash capture");
+    assert!(d.findings.iter().any(|f| f.id == "nil-deref-crash"));
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.finding.id == "nil-deref-crash" && !f.risk)
+    );
+}

@@ -13,7 +13,7 @@ pub mod tracer;
 
 pub use rules::TraceFinding;
 pub use timeline::Timeline;
-pub use tracer::{Options, TraceError, trace_attached, trace_command};
+pub use tracer::{Options, TraceError, Traced, trace_attached, trace_command};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,16 +22,27 @@ use serde::{Deserialize, Serialize};
 pub struct TraceReport {
     pub schema_version: u32,
     pub timeline: Timeline,
+    /// The findings of the rules, then those of the crash capture.
     pub findings: Vec<TraceFinding>,
+    /// A fault signal's live capture (as `wedge run` makes it), when one happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash: Option<crate::model::Diagnosis>,
 }
 
 impl TraceReport {
-    pub fn new(timeline: Timeline) -> TraceReport {
-        let findings = rules::run(&timeline);
+    pub fn new((timeline, crash): Traced) -> TraceReport {
+        let mut findings = rules::run(&timeline);
+        if let Some(d) = &crash {
+            findings.extend(d.findings.iter().map(|f| TraceFinding {
+                risk: false,
+                finding: f.clone(),
+            }));
+        }
         TraceReport {
             schema_version: crate::model::SCHEMA_VERSION,
             timeline,
             findings,
+            crash,
         }
     }
 }

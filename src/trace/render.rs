@@ -215,6 +215,17 @@ pub fn human(r: &TraceReport) -> String {
             );
         }
     }
+    if let Some(d) = &r.crash {
+        let _ = writeln!(
+            s,
+            "\nThe crash, captured before its handler ran:\n{}",
+            crate::render::report(
+                d,
+                crate::render::Style::from_choice("auto"),
+                crate::render::ReportOptions { all: false }
+            )
+        );
+    }
     if r.findings.is_empty() {
         let _ = writeln!(s, "findings: none");
     }

@@ -247,7 +247,13 @@ pub struct Options {
     /// filter stays in the command after wedge leaves: from then on the kernel fails every
     /// exec in the tree with ENOSYS, so it is opt-in.
     pub exec_entry: bool,
+    /// When a task takes a fault signal, hand the tree to the live capture as `wedge run`
+    /// does (with these options); tracing ends there.
+    pub crash_capture: Option<crate::run::RunOptions>,
 }
+
+/// What a trace produced: the timeline, and the live capture of a crash if one happened.
+pub type Traced = (Timeline, Option<crate::model::Diagnosis>);
 
 /// wedge has CAP_SYS_PTRACE (bit 19 of CapEff): the kernel then keeps a traced setuid
 /// exec's privileges.
@@ -299,8 +305,9 @@ impl Tracer {
             .or_insert_with(|| Tree::tgid_of(tid))
     }
 
-    fn threads_now(pid: i32) -> u32 {
-        procfs::list_tids(pid).map(|t| t.len() as u32).unwrap_or(1)
+    /// Threads of `pid` now: the traced ones (every thread of a traced process is).
+    fn threads_now(&self, pid: i32) -> u32 {
+        (self.tree.tasks.values().filter(|&&g| g == pid).count() as u32).max(1)
     }
 
     fn on_creation(&mut self, tid: i32, vfork_event: bool) {
@@ -310,7 +317,7 @@ impl Tracer {
             .map(|c| creation_flags(tid, &c))
             .unwrap_or((0, false));
         let how = timeline::classify(vfork_event, clone3, flags);
-        let threads = Self::threads_now(pid);
+        let threads = self.threads_now(pid);
         let child = if how == Creation::Thread {
             pid
         } else {
@@ -530,7 +537,7 @@ const FOLLOW: libc::c_int = libc::PTRACE_O_TRACECLONE
     | libc::PTRACE_O_TRACEEXEC;
 
 /// Runs `argv` traced to its end (or until interrupted).
-pub fn trace_command(argv: &[OsString], opts: &Options) -> Result<Timeline, TraceError> {
+pub fn trace_command(argv: &[OsString], opts: &Options) -> Result<Traced, TraceError> {
     let filter = super::seccomp::exec_filter();
     let start = Instant::now();
     let root = if opts.exec_entry {
@@ -579,7 +586,7 @@ pub fn trace_command(argv: &[OsString], opts: &Options) -> Result<Timeline, Trac
 }
 
 /// Seizes every task of the tree under `pid` and follows it until `pid` exits.
-pub fn trace_attached(pid: i32, opts: &Options) -> Result<Timeline, TraceError> {
+pub fn trace_attached(pid: i32, opts: &Options) -> Result<Traced, TraceError> {
     if procfs::process_stat(pid).is_none() {
         return Err(TraceError::NoSuchProcess(pid));
     }
@@ -645,7 +652,8 @@ pub fn trace_attached(pid: i32, opts: &Options) -> Result<Timeline, TraceError> 
     Ok(follow(t, opts))
 }
 
-fn follow(mut t: Tracer, opts: &Options) -> Timeline {
+fn follow(mut t: Tracer, opts: &Options) -> Traced {
+    let mut crash = None;
     t.tl.kernel_release = crate::hostcheck::kernel_release();
     let _waker = Waker::start(Arc::clone(&opts.interrupted));
     let root = t.tl.root;
@@ -683,7 +691,8 @@ fn follow(mut t: Tracer, opts: &Options) -> Timeline {
         if !libc::WIFSTOPPED(status) {
             continue;
         }
-        t.tgid(tid);
+        // A new task's first stop may come before its creator's event, which registers it
+        // (with its thread group, without reading /proc): nothing is looked up here.
         let sig = libc::WSTOPSIG(status);
         let ev = (status >> 16) & 0xff;
         match ev {
@@ -709,6 +718,17 @@ fn follow(mut t: Tracer, opts: &Options) -> Timeline {
                             addr,
                         },
                     );
+                    if let Some(ro) = &opts.crash_capture {
+                        let (_, d) = crate::run::capture_fault(root, &mut t.tree, tid, sig, ro);
+                        crash = Some(d);
+                        t.tl.notes.push(format!(
+                            "process {pid} thread {tid} took signal {sig}: the tree was captured before its handler ran (as `wedge run` does) and let go; later events are not recorded"
+                        ));
+                        if t.tl.mode == Mode::Spawned {
+                            t.tl.status = wait_untraced(root, &opts.interrupted);
+                        }
+                        break;
+                    }
                 }
                 raw(libc::PTRACE_CONT, tid, 0, sig as usize);
             }
@@ -747,5 +767,24 @@ fn follow(mut t: Tracer, opts: &Options) -> Timeline {
     } {
         t.tl.cow_broken = Some(c);
     }
-    t.tl
+    (t.tl, crash)
+}
+
+/// The status of the command (our child) once it ends, no longer traced; None when wedge
+/// is interrupted first.
+fn wait_untraced(root: i32, interrupted: &AtomicBool) -> Option<i32> {
+    loop {
+        if interrupted.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut status = 0;
+        // SAFETY: status is a valid out-pointer; root is wedge's own child.
+        let r = unsafe { libc::waitpid(root, &mut status, 0) };
+        if r == root && (libc::WIFEXITED(status) || libc::WIFSIGNALED(status)) {
+            return Some(ptrace::shell_status(status));
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
 }

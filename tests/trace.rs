@@ -591,3 +591,49 @@ fn a_crash_in_the_tree_is_captured_like_wedge_run_does() {
             .any(|f| f.finding.id == "nil-deref-crash" && !f.risk)
     );
 }
+
+/// With --exec-entry a setuid helper (newuidmap, from uidmap) is let go before its exec, and
+/// the rest of the tree is still followed.
+#[test]
+fn exec_entry_lets_a_setuid_helper_go_before_its_exec() {
+    if !std::path::Path::new("/usr/bin/newuidmap").exists() {
+        eprintln!("SKIP: /usr/bin/newuidmap is not installed (Debian package uidmap)");
+        return;
+    }
+    let out = Command::new(wedge_bin())
+        .args([
+            "trace",
+            "--json",
+            "--exec-entry",
+            "--",
+            "sh",
+            "-c",
+            "newuidmap 2>/dev/null; /bin/echo $?",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // newuidmap ran (its usage error: 1), with no trace of wedge.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    let r = report_in(&out.stderr);
+    let let_go = r
+        .timeline
+        .events
+        .iter()
+        .find_map(|e| match &e.what {
+            What::LetGo { path, reason } => Some((path.clone(), reason.clone())),
+            _ => None,
+        })
+        .expect("newuidmap let go");
+    assert!(let_go.0.ends_with("newuidmap"), "{let_go:?}");
+    assert!(
+        let_go.1.starts_with("let go before exec of setuid"),
+        "{let_go:?}"
+    );
+    assert!(
+        r.timeline
+            .events
+            .iter()
+            .any(|e| matches!(&e.what, What::Exec { exe, .. } if exe.ends_with("/echo")))
+    );
+}

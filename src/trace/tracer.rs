@@ -560,6 +560,12 @@ pub fn trace_command(argv: &[OsString], opts: &Options) -> Result<Traced, TraceE
         procs: BTreeMap::new(),
         seccomp: opts.exec_entry,
     };
+    // SAFETY: geteuid has no preconditions.
+    if opts.exec_entry && unsafe { libc::geteuid() } != 0 {
+        t.tl.notes.push(
+            "--exec-entry without root: the seccomp filter needed no_new_privs, so setuid and file-capability helpers run without their privileges even when let go".into(),
+        );
+    }
     if !opts.exec_entry {
         t.tl.notes.push(
             "no exec-entry stops (without --exec-entry): execs are seen once done, a memfd's seals are read from /proc/PID/exe, and setuid/file-capability helpers exec while traced (the kernel keeps their privileges only if wedge has CAP_SYS_PTRACE)".into(),

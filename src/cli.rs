@@ -14,7 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   or the fixed variant fails too), 2 unknown signature or one without a probe, \
                   5 the probe cannot be built or started, 130 interrupted.\n\
                   demo: 0 every case showed its finding, 1 some case did not, 5 failure, \
-                  130 interrupted. Every process confirm and demo start is killed and reaped."
+                  130 interrupted. Every process confirm and demo start is killed and reaped.\n\
+                  run, trace: the command's exit status (128 + N for signal N, 127 not found); \
+                  trace also 2 bad usage, 3 -p process not found, 4 not permitted to attach, \
+                  5 failure, 130 interrupted before the command ended."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -17,7 +17,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   130 interrupted. Every process confirm and demo start is killed and reaped.\n\
                   bundle: 0 written, 3 an input not found, 4 written but a live capture was \
                   not permitted (partial), 5 failure. analyze: 0 no findings, 1 findings, \
-                  3 no such file, 5 not a bundle or a damaged one."
+                  3 no such file, 5 not a bundle or a damaged one.\n\
+                  run, trace: the command's exit status (128 + N for signal N, 127 not found); \
+                  trace also 2 bad usage, 3 -p process not found, 4 not permitted to attach, \
+                  5 failure, 130 interrupted before the command ended."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -39,6 +42,12 @@ pub enum Command {
     /// fault signal (before its handler runs) or stops making progress. The report goes to
     /// stderr; the command's exit status passes through.
     Run(RunArgs),
+    /// Trace a command (or attach to a running tree with -p) and record every process and
+    /// thread it creates (clone flags, thread counts, namespaces), every exec (memfd seals)
+    /// and exit; report the tree and the risky patterns of the known signatures, even on a
+    /// run that did not hang. The report goes to stderr; the command's exit status passes
+    /// through (127 command not found; with -p: the process's status, or 0 if unknown).
+    Trace(TraceArgs),
     /// Prove a signature on this host: run its probe N times in its buggy and its fixed
     /// variant, diagnose each run, and give a verdict.
     Confirm(ConfirmArgs),
@@ -136,6 +145,32 @@ pub struct RunArgs {
     pub bundle: Option<std::path::PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Attach to this running process and all its descendants (their existing threads
+    /// included) instead of starting a command; follows them until the process exits.
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "PID",
+        conflicts_with = "command"
+    )]
+    pub pid: Option<i32>,
+    /// The report (timeline and findings) as JSON, on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Also stop at every execve/execveat entry (a seccomp filter installed in the command):
+    /// setuid and file-capability helpers are let go before their exec, and exec targets are
+    /// seen before they run. Caveat: the filter outlives the trace, and once wedge is gone
+    /// (killed, interrupted, or the command's root exited while others run on) the kernel
+    /// fails every exec in those processes with ENOSYS.
+    #[arg(long, conflicts_with = "pid")]
+    pub exec_entry: bool,
+    /// The command and its arguments.
+    #[arg(last = true, value_name = "CMD", required_unless_present = "pid")]
     pub command: Vec<std::ffi::OsString>,
 }
 

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Log(args) => log(args),
         Command::Signatures(args) => signatures(args),
         Command::Run(args) => run(args, interrupted),
+        Command::Trace(args) => trace(args, interrupted),
         Command::Confirm(args) => confirm(args, interrupted),
         Command::Demo(args) => demo(args, interrupted),
         Command::Bundle(args) => bundle(args, interrupted),
@@ -356,6 +357,52 @@ fn run_bundle(out: &std::path::Path, d: &Diagnosis) -> String {
             w.size
         ),
         Err(e) => format!("wedge: --bundle: {e}"),
+    }
+}
+
+fn trace(args: cli::TraceArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
+    use wedge::ptrace::SpawnError;
+    use wedge::trace::{Options, TraceError, TraceReport};
+    let opts = Options {
+        interrupted: Arc::clone(&interrupted),
+        exec_entry: args.exec_entry,
+        crash_capture: Some(wedge::run::RunOptions {
+            hang_after: None,
+            capture: default_capture(Arc::new(AtomicBool::new(false))),
+            interrupted: Arc::clone(&interrupted),
+        }),
+    };
+    let result = match args.pid {
+        Some(pid) => wedge::trace::trace_attached(pid, &opts),
+        None => wedge::trace::trace_command(&args.command, &opts),
+    };
+    let traced = match result {
+        Ok(t) => t,
+        Err(TraceError::Spawn(e @ SpawnError::NotFound(_))) => {
+            eprintln!("wedge trace: {e}");
+            return ExitCode::from(127);
+        }
+        Err(TraceError::Spawn(e @ SpawnError::NoCommand(_))) => {
+            return fail(exit::USAGE, &e.to_string());
+        }
+        Err(e @ TraceError::NoSuchProcess(_)) => return fail(exit::NOT_FOUND, &e.to_string()),
+        Err(e @ TraceError::NotPermitted(..)) => {
+            return fail(exit::NOT_PERMITTED, &e.to_string());
+        }
+        Err(e) => return fail(exit::FAILURE, &e.to_string()),
+    };
+    let report = TraceReport::new(traced);
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    } else {
+        wedge::trace::render::human(&report)
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    match report.timeline.status {
+        // The command's status, as a shell would give it.
+        Some(s) => ExitCode::from(s.clamp(0, 255) as u8),
+        None if interrupted.load(Ordering::SeqCst) => ExitCode::from(exit::INTERRUPTED),
+        None => ExitCode::from(exit::CLEAN),
     }
 }
 

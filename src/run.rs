@@ -14,10 +14,10 @@
 
 use crate::binary::BinaryCache;
 use crate::model::{CrashSignal, Diagnosis};
+use crate::ptrace::{self, SpawnError, raw as ptrace_raw};
 use crate::source::live::{self, CaptureOptions, procfs};
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::{CString, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -60,7 +60,7 @@ pub enum RunError {
 }
 
 /// The signals wedge treats as a crash.
-const FAULTS: [i32; 6] = [
+pub const FAULTS: [i32; 6] = [
     libc::SIGSEGV,
     libc::SIGBUS,
     libc::SIGILL,
@@ -69,91 +69,23 @@ const FAULTS: [i32; 6] = [
     libc::SIGSYS,
 ];
 
-fn errno_msg(what: &str) -> RunError {
-    RunError::System(format!("{what}: {}", std::io::Error::last_os_error()))
-}
-
-/// argv[0] as execvp would find it.
-fn resolve(cmd: &OsString) -> Option<std::path::PathBuf> {
-    let p = std::path::Path::new(cmd);
-    if cmd.as_bytes().contains(&b'/') {
-        return p.exists().then(|| p.to_path_buf());
-    }
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(cmd))
-            .find(|c| c.is_file())
-    })
-}
-
-fn ptrace_raw(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> libc::c_long {
-    // SAFETY: requests used here take no pointers except PTRACE_GETSIGINFO, whose data
-    // points at a siginfo_t owned by the caller.
-    unsafe {
-        libc::ptrace(
-            req,
-            tid,
-            addr as *mut libc::c_void,
-            data as *mut libc::c_void,
-        )
-    }
-}
-
-/// Starts `argv` stopped (it raises SIGSTOP before exec), seizes it and lets it go.
 fn spawn_traced(argv: &[OsString]) -> Result<i32, RunError> {
-    let first = argv.first().ok_or(RunError::NoCommand)?;
-    if resolve(first).is_none() {
-        return Err(RunError::NotFound(first.to_string_lossy().into_owned()));
-    }
-    let cargs: Vec<CString> = argv
-        .iter()
-        .map(|a| {
-            CString::new(a.as_bytes())
-                .map_err(|_| RunError::NotFound(a.to_string_lossy().into_owned()))
-        })
-        .collect::<Result<_, _>>()?;
-    let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    // SAFETY: the child only calls async-signal-safe functions (raise, execvp, _exit) on
-    // memory prepared before the fork.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(errno_msg("fork"));
-    }
-    if pid == 0 {
-        unsafe {
-            libc::raise(libc::SIGSTOP);
-            libc::execvp(ptrs[0], ptrs.as_ptr());
-            libc::_exit(127);
-        }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    if unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) } != pid
-        || !libc::WIFSTOPPED(status)
-    {
-        return Err(errno_msg("waiting for the command to start"));
-    }
     let opts = libc::PTRACE_O_TRACECLONE | libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACEVFORK;
-    if ptrace_raw(libc::PTRACE_SEIZE, pid, 0, opts as usize) < 0 {
-        let e = errno_msg("PTRACE_SEIZE of the command");
-        // SAFETY: our own child: let it run untraced rather than leave it stopped.
-        unsafe { libc::kill(pid, libc::SIGCONT) };
-        return Err(e);
-    }
-    // SAFETY: our own child.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
-    Ok(pid)
+    ptrace::spawn_seized("run", argv, opts, None).map_err(|e| match e {
+        SpawnError::NoCommand(_) => RunError::NoCommand,
+        SpawnError::NotFound(c) => RunError::NotFound(c),
+        SpawnError::System(m) => RunError::System(m),
+    })
 }
 
 /// The tasks wedge traces, by tid, with their thread-group id.
 #[derive(Default)]
-struct Tree {
-    tasks: BTreeMap<i32, i32>,
+pub(crate) struct Tree {
+    pub(crate) tasks: BTreeMap<i32, i32>,
 }
 
 impl Tree {
-    fn tgid_of(tid: i32) -> i32 {
+    pub(crate) fn tgid_of(tid: i32) -> i32 {
         procfs::tgid_of(tid).unwrap_or(tid)
     }
 
@@ -194,7 +126,7 @@ fn wait_stopped(tid: i32, deadline: Instant) -> bool {
 
 /// Lets every traced task go. With `stop`, the tree is left in group-stop (for the
 /// capture); otherwise it runs on. `held` is a task already in a ptrace stop.
-fn release(tree: &mut Tree, held: Option<i32>, stop: bool) {
+pub(crate) fn release(tree: &mut Tree, held: Option<i32>, stop: bool) {
     let deadline = Instant::now() + Duration::from_secs(2);
     // Stops already reported but not yet handled — new tasks' first stops among them —
     // are collected first, with the signal a signal-delivery stop took (given back below).
@@ -314,13 +246,8 @@ pub fn run(
                 if tracing {
                     release(&mut tree, None, false);
                 }
-                let code = if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else {
-                    128 + libc::WTERMSIG(status)
-                };
                 return Ok(RunOutcome {
-                    status: code,
+                    status: ptrace::shell_status(status),
                     event,
                 });
             }
@@ -355,52 +282,66 @@ pub fn run(
             continue;
         }
         // A fault: held at its delivery, before any handler.
-        // SAFETY: siginfo_t is plain data; the kernel fills it.
-        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        ptrace_raw(
-            libc::PTRACE_GETSIGINFO,
-            tid,
-            0,
-            &mut si as *mut libc::siginfo_t as usize,
-        );
-        // SAFETY: si_addr is meaningful for the fault signals, read as a plain field.
-        let addr = unsafe { si.si_addr() } as u64;
-        let pid = tree.tasks[&tid];
-        let crash = Event::Crash {
-            pid,
-            tid,
-            signo: sig,
-            code: si.si_code,
-            addr,
-        };
-        let tgids = tree.tgids();
-        release(&mut tree, Some(tid), true);
+        let (crash, d) = capture_fault(root, &mut tree, tid, sig, opts);
         tracing = false;
-        wait_group_stopped(&tgids, Duration::from_secs(2));
-        let mut d = capture(root, opts, Some(&crash));
-        if let Some(p) = d.snapshot.processes.iter_mut().find(|p| p.pid == pid) {
-            p.signal = Some(CrashSignal {
-                signo: sig,
-                code: si.si_code,
-                addr: Some(addr),
-                tid: Some(tid),
-                goroutine: None,
-            });
-        }
-        d.findings = crate::signatures::run(&d.snapshot);
-        // A sent signal (si_code ≤ 0) was taken from the thread: send it again. A hardware
-        // fault happens again when the thread re-runs the instruction.
-        if si.si_code <= 0 {
-            // SAFETY: tgkill on a thread of the command's tree.
-            unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) };
-        }
-        for p in &tgids {
-            // SAFETY: processes of the command's tree.
-            unsafe { libc::kill(*p, libc::SIGCONT) };
-        }
         report(&crash, &d);
         event = Some((crash, d));
     }
+}
+
+/// A fault signal `sig` held at its delivery stop in `tid`: the tree is handed to the live
+/// capture (put in group-stop, every task detached, captured, continued); a sent signal is
+/// sent again, a hardware fault recurs by itself. Tracing of the tree ends here.
+pub(crate) fn capture_fault(
+    root: i32,
+    tree: &mut Tree,
+    tid: i32,
+    sig: i32,
+    opts: &RunOptions,
+) -> (Event, Diagnosis) {
+    // SAFETY: siginfo_t is plain data; the kernel fills it.
+    let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    ptrace_raw(
+        libc::PTRACE_GETSIGINFO,
+        tid,
+        0,
+        &mut si as *mut libc::siginfo_t as usize,
+    );
+    // SAFETY: si_addr is meaningful for the fault signals, read as a plain field.
+    let addr = unsafe { si.si_addr() } as u64;
+    let pid = *tree.tasks.entry(tid).or_insert_with(|| Tree::tgid_of(tid));
+    let crash = Event::Crash {
+        pid,
+        tid,
+        signo: sig,
+        code: si.si_code,
+        addr,
+    };
+    let tgids = tree.tgids();
+    release(tree, Some(tid), true);
+    wait_group_stopped(&tgids, Duration::from_secs(2));
+    let mut d = capture(root, opts, Some(&crash));
+    if let Some(p) = d.snapshot.processes.iter_mut().find(|p| p.pid == pid) {
+        p.signal = Some(CrashSignal {
+            signo: sig,
+            code: si.si_code,
+            addr: Some(addr),
+            tid: Some(tid),
+            goroutine: None,
+        });
+    }
+    d.findings = crate::signatures::run(&d.snapshot);
+    // A sent signal (si_code ≤ 0) was taken from the thread: send it again. A hardware
+    // fault happens again when the thread re-runs the instruction.
+    if si.si_code <= 0 {
+        // SAFETY: tgkill on a thread of the command's tree.
+        unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) };
+    }
+    for p in &tgids {
+        // SAFETY: processes of the command's tree.
+        unsafe { libc::kill(*p, libc::SIGCONT) };
+    }
+    (crash, d)
 }
 
 /// The ordinary live capture of the tree (it seizes, copies and resumes by itself).

@@ -15,6 +15,12 @@
  *
  * The parent waits for the child on a pipe, as podman's parent does. Every process stays
  * alive afterwards so that it can be diagnosed. Prints "ready <parent pid> <child pid>".
+ *
+ *   clone_fork buggy|fixed exit
+ *
+ * The same pattern on a run that does not hang (for `wedge trace`): the other thread sleeps
+ * instead of parking in fflush(NULL), so no lock is held at the raw clone; every process
+ * exits once the child has forked (status 0).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -23,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +49,12 @@ static void *flusher(void *arg) {
     return NULL;
 }
 
+static void *sleeper(void *arg) {
+    (void)arg;
+    for (;;) pause();
+    return NULL;
+}
+
 static pid_t raw_clone(void) {
     /* No CLONE_CHILD_SETTID/CLEARTID, no atfork handlers: what podman's syscall_clone does. */
     return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
@@ -53,11 +66,12 @@ static void forever(void) {
 
 int main(int argc, char **argv) {
     int buggy = argc > 1 && strcmp(argv[1], "buggy") == 0;
+    int quit = argc > 2 && strcmp(argv[2], "exit") == 0;
     int sync_pipe[2];
     if (pipe(full) != 0 || pipe(sync_pipe) != 0) return 1;
     pthread_t t;
-    pthread_create(&t, NULL, flusher, NULL);
-    pthread_setname_np(t, "flusher");
+    pthread_create(&t, NULL, quit ? sleeper : flusher, NULL);
+    pthread_setname_np(t, quit ? "sleeper" : "flusher");
     struct timespec settle = {0, 200 * 1000 * 1000};
     nanosleep(&settle, NULL); /* the flusher is now blocked inside fflush(NULL) */
     pid_t parent = getpid();
@@ -66,8 +80,15 @@ int main(int argc, char **argv) {
     if (child == 0) {
         /* The child: one thread, a copy of the parent's memory, the list lock held. */
         pid_t grandchild = buggy ? fork() : raw_clone();
-        if (grandchild == 0) forever();
+        if (grandchild == 0) {
+            if (quit) _exit(0);
+            forever();
+        }
         (void)!write(sync_pipe[1], "k", 1);
+        if (quit) {
+            waitpid(grandchild, NULL, 0);
+            _exit(0);
+        }
         forever();
     }
     char buf[64];
@@ -76,5 +97,9 @@ int main(int argc, char **argv) {
     char c;
     (void)!read(sync_pipe[0], &c, 1); /* buggy: never returns */
     (void)!write(1, "child forked\n", 13);
+    if (quit) {
+        waitpid(child, NULL, 0);
+        return 0;
+    }
     forever();
 }

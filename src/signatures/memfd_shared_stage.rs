@@ -52,7 +52,7 @@ fn stage_of(p: &Process) -> Option<u32> {
 }
 
 /// (major, minor) of a kernel release such as `5.4.0-150-generic`.
-fn kernel_version(release: &str) -> Option<(u32, u32)> {
+pub(crate) fn kernel_version(release: &str) -> Option<(u32, u32)> {
     let mut it = release.split(|c: char| !c.is_ascii_digit());
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }

@@ -3,7 +3,7 @@
 
 mod clone_fork_mix;
 mod lock_never_released;
-mod memfd_shared_stage;
+pub(crate) mod memfd_shared_stage;
 mod nil_deref_crash;
 mod nil_reader_race;
 mod orphan_pipe_wait;

@@ -354,7 +354,7 @@ fn memfd_seals(pid: i32, fd: i32) -> Option<u32> {
 
 /// F_GET_SEALS of the file a /proc link (`/proc/PID/fd/N`, `/proc/PID/exe`) leads to. Call it
 /// only for memfds.
-pub(super) fn seals_at(path: &str) -> Option<u32> {
+pub fn seals_at(path: &str) -> Option<u32> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()

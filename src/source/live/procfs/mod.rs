@@ -10,7 +10,7 @@ mod maps;
 mod process;
 mod thread;
 
-pub use fd::{FdInfo, fill_socket_info, parse_fdinfo, read_fds};
+pub use fd::{FdInfo, fill_socket_info, parse_fdinfo, read_fds, seals_at};
 pub use maps::read_mappings;
 pub use process::read_process;
 pub use thread::{parse_kernel_stack, read_thread};

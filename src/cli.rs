@@ -169,6 +169,10 @@ pub struct TraceArgs {
     /// fails every exec in those processes with ENOSYS.
     #[arg(long, conflicts_with = "pid")]
     pub exec_entry: bool,
+    /// Also write a support bundle (`wedge analyze` reads it): the timeline, the fault's
+    /// capture if one happened, host facts and runtime versions, redacted.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<std::path::PathBuf>,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD", required_unless_present = "pid")]
     pub command: Vec<std::ffi::OsString>,

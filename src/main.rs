@@ -129,6 +129,7 @@ fn bundle(args: BundleArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
             kind,
             path,
             diagnosis,
+            trace: None,
             duration: start.elapsed(),
         });
     }
@@ -226,7 +227,19 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         }
         Err(e) => return fail(exit::FAILURE, &e.to_string()),
     };
-    let diagnoses = b.diagnoses();
+    let analyzed = b.analyzed();
+    let diagnoses: Vec<Diagnosis> = analyzed
+        .iter()
+        .cloned()
+        .map(|a| a.into_diagnosis())
+        .collect();
+    let traces: Vec<&wedge::trace::TraceReport> = analyzed
+        .iter()
+        .filter_map(|a| match a {
+            wedge::bundle::Analyzed::Trace(t) => Some(t),
+            _ => None,
+        })
+        .collect();
     let m = &b.manifest;
     let text = if args.output.json {
         serde_json::to_string_pretty(&serde_json::json!({
@@ -239,6 +252,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                 "inputs": m.inputs,
             },
             "diagnoses": diagnoses,
+            "traces": traces,
         }))
         .unwrap_or_default()
     } else {
@@ -256,20 +270,14 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                 ", not redacted"
             }
         );
-        for (input, d) in m.inputs.iter().zip(&diagnoses) {
+        for (input, a) in m.inputs.iter().zip(&analyzed) {
             t.push_str(&format!(
                 "\n{} {} {}\n",
                 style.bold("Input"),
                 input.kind,
                 input.arg
             ));
-            t.push_str(&render::report(
-                d,
-                style,
-                ReportOptions {
-                    all: args.output.all,
-                },
-            ));
+            t.push_str(&a.render(style, args.output.all));
         }
         t
     };
@@ -329,28 +337,57 @@ fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     }
 }
 
+/// `wedge trace --bundle FILE`: the timeline and the fault's capture, bundled.
+fn trace_bundle(out: &std::path::Path, report: &wedge::trace::TraceReport) -> String {
+    let diagnosis = wedge::bundle::Analyzed::Trace(report.clone()).into_diagnosis();
+    let arg = if report.timeline.command.is_empty() {
+        report.timeline.root.to_string()
+    } else {
+        report.timeline.command.join(" ")
+    };
+    write_one_bundle(
+        out,
+        wedge::bundle::Input {
+            arg,
+            kind: wedge::bundle::InputKind::Trace,
+            path: None,
+            diagnosis,
+            trace: Some(report.timeline.clone()),
+            duration: Duration::ZERO,
+        },
+    )
+}
+
 /// `wedge run --bundle FILE`: the captured diagnosis, bundled; one line saying so.
 fn run_bundle(out: &std::path::Path, d: &Diagnosis) -> String {
-    use wedge::bundle::{self, Input, InputKind};
     let arg = match &d.snapshot.source {
         wedge::model::Source::Live { pid, .. } => pid.to_string(),
         _ => String::new(),
     };
-    let input = Input {
-        arg,
-        kind: InputKind::Live,
-        path: None,
-        diagnosis: d.clone(),
-        duration: Duration::ZERO,
-    };
-    let opts = bundle::Options {
+    write_one_bundle(
+        out,
+        wedge::bundle::Input {
+            arg,
+            kind: wedge::bundle::InputKind::Live,
+            path: None,
+            diagnosis: d.clone(),
+            trace: None,
+            duration: Duration::ZERO,
+        },
+    )
+}
+
+/// Writes a bundle of one input with the defaults (redacted, no binaries); one line that
+/// says where, or why not.
+fn write_one_bundle(out: &std::path::Path, input: wedge::bundle::Input) -> String {
+    let opts = wedge::bundle::Options {
         redact: true,
         with_binaries: false,
         command: std::env::args().collect(),
         sysroot: None,
         progress: Box::new(|_: &str| {}),
     };
-    match bundle::write(out, vec![input], &opts) {
+    match wedge::bundle::write(out, vec![input], &opts) {
         Ok(w) => format!(
             "wedge: bundle written to {} ({} bytes)",
             w.path.display(),
@@ -398,6 +435,9 @@ fn trace(args: cli::TraceArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
         wedge::trace::render::human(&report)
     };
     let _ = writeln!(std::io::stderr().lock(), "{text}");
+    if let Some(out) = &args.bundle {
+        let _ = writeln!(std::io::stderr().lock(), "{}", trace_bundle(out, &report));
+    }
     match report.timeline.status {
         // The command's status, as a shell would give it.
         Some(s) => ExitCode::from(s.clamp(0, 255) as u8),

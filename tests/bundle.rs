@@ -485,3 +485,61 @@ fn a_go_bundle_keeps_its_goroutines_and_known_bug() {
     let tar = tar_bytes(&file);
     assert!(memchr::memmem::find(&tar, b"\"version\": \"go1.").is_some());
 }
+
+/// `wedge trace --bundle FILE -- ARGS`: its status, and what it said on stderr.
+fn trace_bundle(file: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let out = Command::new(wedge_bin())
+        .args(["trace", "--bundle"])
+        .arg(file)
+        .arg("--")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn trace_bundles_its_timeline_and_its_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    // A risk on a run that did not hang: the timeline carries it.
+    let file = dir.path().join("trace.tar.zst");
+    let exe = probe("clone_fork");
+    let (code, said) = trace_bundle(&file, &[exe.as_os_str(), "buggy".as_ref(), "exit".as_ref()]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("bundle written"), "{said}");
+    let (a, out) = analyze(&file);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(a["bundle"]["inputs"][0]["kind"], "trace");
+    assert_eq!(ids(&a["diagnoses"][0]["findings"]), vec!["clone-fork-mix"]);
+    let t = &a["traces"][0];
+    assert_eq!(t["findings"][0]["risk"], Value::Bool(true));
+    assert!(t["timeline"]["events"].as_array().unwrap().len() > 3);
+    let text =
+        String::from_utf8_lossy(&wedge(&["analyze", file.to_str().unwrap()]).stdout).into_owned();
+    assert!(
+        text.contains("raw clone") || text.contains("raw_clone"),
+        "{text}"
+    );
+
+    // A crash in the traced tree: its live capture travels with the timeline.
+    let file = dir.path().join("crash.tar.zst");
+    let script = format!("{}; echo \"after $?\"", probe("nil_deref").display());
+    let (code, said) = trace_bundle(&file, &["sh".as_ref(), "-c".as_ref(), script.as_ref()]);
+    assert_eq!(code, Some(0), "{said}");
+    let (a, _) = analyze(&file);
+    assert!(
+        ids(&a["diagnoses"][0]["findings"]).contains(&"nil-deref-crash".to_string()),
+        "{}",
+        a["diagnoses"][0]["findings"]
+    );
+    assert!(
+        !a["diagnoses"][0]["processes"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -36,10 +36,13 @@ pub struct Manifest {
 pub struct InputEntry {
     /// The argument as given (`1234`, `core.567`, `ci.log`).
     pub arg: String,
-    /// `live`, `core` or `log`.
+    /// `live`, `core`, `log` or `trace`.
     pub kind: String,
     /// The member holding its snapshot (`snapshot.json`, `snapshot-2.json`, …).
     pub snapshot: String,
+    /// `wedge trace --bundle`: the member holding the timeline (`trace.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
     /// Signature ids of the findings made when the bundle was written.
     pub findings: Vec<String>,
 }

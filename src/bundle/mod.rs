@@ -26,6 +26,8 @@ pub enum InputKind {
     Live,
     Core,
     Log,
+    /// `wedge trace --bundle`: a timeline, and the live capture of a fault if one happened.
+    Trace,
 }
 
 impl InputKind {
@@ -34,6 +36,7 @@ impl InputKind {
             InputKind::Live => "live",
             InputKind::Core => "core",
             InputKind::Log => "log",
+            InputKind::Trace => "trace",
         }
     }
 }
@@ -46,6 +49,8 @@ pub struct Input {
     /// The core or log file.
     pub path: Option<PathBuf>,
     pub diagnosis: Diagnosis,
+    /// The timeline of `wedge trace` (then `diagnosis` is its fault's capture, or empty).
+    pub trace: Option<crate::trace::Timeline>,
     /// How long the capture and analysis took.
     pub duration: Duration,
 }
@@ -179,7 +184,7 @@ pub fn write(out: &Path, inputs: Vec<Input>, opts: &Options) -> Result<Written, 
                     );
                 }
             }
-            InputKind::Core => {}
+            InputKind::Core | InputKind::Trace => {}
         }
         (opts.progress)("binaries");
         let files = collect::binary_files(snap, opts.sysroot.as_deref());
@@ -236,13 +241,22 @@ pub fn write(out: &Path, inputs: Vec<Input>, opts: &Options) -> Result<Written, 
         };
     }
     let meta: Vec<(String, InputKind)> = inputs.iter().map(|i| (i.arg.clone(), i.kind)).collect();
-    let mut snapshots: Vec<Snapshot> = inputs
+    let mut snapshots: Vec<(Snapshot, Option<crate::trace::Timeline>)> = inputs
         .into_iter()
-        .map(|i| redact_snapshot(&mut r, i.diagnosis.snapshot))
+        .map(|i| {
+            let trace = i.trace.map(|mut t| {
+                t.command = r.args(&t.command);
+                t
+            });
+            (redact_snapshot(&mut r, i.diagnosis.snapshot), trace)
+        })
         .collect();
     let command = r.args(&opts.command);
-    for s in snapshots.iter_mut() {
-        *s = scrub_snapshot(&r, std::mem::replace(s, empty_snapshot()));
+    for (s, t) in snapshots.iter_mut() {
+        *s = scrub(&r, std::mem::replace(s, empty_snapshot()));
+        if let Some(t) = t.as_mut() {
+            *t = scrub(&r, std::mem::take(t));
+        }
     }
     for p in pieces.iter_mut().filter(|p| p.treat != Treat::Binary) {
         p.data = r.scrub(&p.data);
@@ -257,34 +271,41 @@ pub fn write(out: &Path, inputs: Vec<Input>, opts: &Options) -> Result<Written, 
     let mut findings = Vec::new();
     let mut report = String::from("# wedge support bundle\n");
     let mut members: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, snap) in snapshots.into_iter().enumerate() {
-        let name = if i == 0 {
-            "snapshot.json".to_string()
-        } else {
-            format!("snapshot-{}.json", i + 1)
+    for (i, (snap, trace)) in snapshots.into_iter().enumerate() {
+        let numbered = |stem: &str| {
+            if i == 0 {
+                format!("{stem}.json")
+            } else {
+                format!("{stem}-{}.json", i + 1)
+            }
         };
-        let d = crate::analyze::diagnose_snapshot(snap);
+        let name = numbered("snapshot");
+        let trace_name = trace.as_ref().map(|_| numbered("trace"));
+        let mut json = serde_json::to_vec_pretty(&snap).unwrap_or_default();
+        json.push(b'\n');
+        members.push((name.clone(), json));
+        if let (Some(t), Some(n)) = (&trace, &trace_name) {
+            let mut json = serde_json::to_vec_pretty(t).unwrap_or_default();
+            json.push(b'\n');
+            members.push((n.clone(), json));
+        }
+        let analyzed = Analyzed::of(snap, trace);
         let (arg, kind) = &meta[i];
         let arg = String::from_utf8_lossy(&r.scrub(arg.as_bytes())).into_owned();
         report.push_str(&format!(
             "\n## Input {}: {arg}\n\n```text\n{}\n```\n",
             i + 1,
-            crate::render::report(
-                &d,
-                crate::render::Style::plain(),
-                crate::render::ReportOptions { all: false }
-            )
+            analyzed.render(crate::render::Style::plain(), false)
         ));
+        let found = analyzed.findings();
         entries.push(InputEntry {
             arg,
             kind: kind.name().into(),
-            snapshot: name.clone(),
-            findings: d.findings.iter().map(|f| f.id.clone()).collect(),
+            snapshot: name,
+            trace: trace_name,
+            findings: found.iter().map(|f| f.id.clone()).collect(),
         });
-        let mut json = serde_json::to_vec_pretty(&d.snapshot).unwrap_or_default();
-        json.push(b'\n');
-        members.push((name, json));
-        findings.push(d.findings);
+        findings.push(found);
     }
     members.push(("report.md".into(), r.scrub(report.as_bytes())));
     members.extend(pieces.into_iter().map(|p| (p.name, p.data)));
@@ -368,8 +389,8 @@ fn redact_snapshot(r: &mut Redactor, mut s: Snapshot) -> Snapshot {
     s
 }
 
-/// Every string of the snapshot, scrubbed of every secret found anywhere.
-fn scrub_snapshot(r: &Redactor, s: Snapshot) -> Snapshot {
+/// Every string of a snapshot or timeline, scrubbed of every secret found anywhere.
+fn scrub<T: serde::Serialize + serde::de::DeserializeOwned>(r: &Redactor, s: T) -> T {
     fn walk(r: &Redactor, v: &mut serde_json::Value) {
         match v {
             serde_json::Value::String(s) => {
@@ -461,6 +482,71 @@ fn write_archive(
     let size = tmp.as_file().metadata().map_err(err)?.len();
     tmp.persist(out).map_err(|e| err(e.error))?;
     Ok(size)
+}
+
+/// One input as `wedge analyze` gives it: a diagnosis, or a trace's report.
+#[derive(Debug, Clone)]
+pub enum Analyzed {
+    Diagnosis(Diagnosis),
+    Trace(crate::trace::TraceReport),
+}
+
+impl Analyzed {
+    /// The catalog run on a stored snapshot; for a trace, the rules run on its timeline,
+    /// with the fault capture's findings when the snapshot holds one.
+    pub fn of(snapshot: Snapshot, trace: Option<crate::trace::Timeline>) -> Analyzed {
+        let d = crate::analyze::diagnose_snapshot(snapshot);
+        match trace {
+            None => Analyzed::Diagnosis(d),
+            Some(t) => {
+                let crash = (!d.snapshot.processes.is_empty()).then_some(d);
+                Analyzed::Trace(crate::trace::TraceReport::new((t, crash)))
+            }
+        }
+    }
+
+    pub fn findings(&self) -> Vec<Finding> {
+        match self {
+            Analyzed::Diagnosis(d) => d.findings.clone(),
+            Analyzed::Trace(t) => t.findings.iter().map(|f| f.finding.clone()).collect(),
+        }
+    }
+
+    /// The human report.
+    pub fn render(&self, style: crate::render::Style, all: bool) -> String {
+        match self {
+            Analyzed::Diagnosis(d) => {
+                crate::render::report(d, style, crate::render::ReportOptions { all })
+            }
+            Analyzed::Trace(t) => crate::trace::render::human(t),
+        }
+    }
+
+    /// As a diagnosis (triage and other consumers of findings): a trace's fault capture,
+    /// or an empty snapshot, with every finding of the trace.
+    pub fn into_diagnosis(self) -> Diagnosis {
+        match self {
+            Analyzed::Diagnosis(d) => d,
+            Analyzed::Trace(t) => {
+                let findings = t.findings.into_iter().map(|f| f.finding).collect();
+                let snapshot = match t.crash {
+                    Some(d) => d.snapshot,
+                    None => Snapshot::new(
+                        crate::model::Source::Live {
+                            pid: t.timeline.root,
+                            stopped: false,
+                            children: true,
+                        },
+                        crate::model::Host {
+                            kernel_release: t.timeline.kernel_release.clone(),
+                            ..Default::default()
+                        },
+                    ),
+                };
+                Diagnosis { snapshot, findings }
+            }
+        }
+    }
 }
 
 /// What an argument of `wedge bundle` names.

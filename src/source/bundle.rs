@@ -3,6 +3,7 @@
 //! snapshots loaded, and the catalog run on them again, with no access to the machine the
 //! bundle came from.
 
+use crate::bundle::Analyzed;
 use crate::bundle::manifest::{self, FORMAT, FORMAT_VERSION, MANIFEST, Manifest};
 use crate::model::{Diagnosis, SCHEMA_VERSION, Snapshot};
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ pub struct Bundle {
     pub manifest: Manifest,
     /// Each input's snapshot, in the manifest's order.
     pub snapshots: Vec<Snapshot>,
+    /// Each input's trace timeline (`wedge trace --bundle`), where it has one.
+    pub traces: Vec<Option<crate::trace::Timeline>>,
     /// Every member but the binaries, by name.
     pub members: BTreeMap<String, Vec<u8>>,
 }
@@ -140,7 +143,18 @@ pub fn open(path: &Path) -> Result<Bundle, BundleError> {
         return Err(damaged(format!("{extra} is not listed in manifest.json")));
     }
     let mut snapshots = Vec::new();
+    let mut traces = Vec::new();
     for input in &manifest.inputs {
+        let trace = match &input.trace {
+            None => None,
+            Some(member) => {
+                let data = members
+                    .get(member)
+                    .ok_or_else(|| damaged(format!("{member} is missing")))?;
+                Some(serde_json::from_slice(data).map_err(|e| damaged(format!("{member}: {e}")))?)
+            }
+        };
+        traces.push(trace);
         let data = members
             .get(&input.snapshot)
             .ok_or_else(|| damaged(format!("{} is missing", input.snapshot)))?;
@@ -158,6 +172,7 @@ pub fn open(path: &Path) -> Result<Bundle, BundleError> {
     Ok(Bundle {
         manifest,
         snapshots,
+        traces,
         members,
     })
 }
@@ -179,12 +194,21 @@ fn hash_stream(r: &mut impl Read) -> std::io::Result<(u64, String)> {
 }
 
 impl Bundle {
-    /// Each input's diagnosis: the catalog run again on its snapshot.
-    pub fn diagnoses(&self) -> Vec<Diagnosis> {
+    /// Each input analyzed again: the catalog on its snapshot, the rules on its timeline.
+    pub fn analyzed(&self) -> Vec<Analyzed> {
         self.snapshots
             .iter()
-            .cloned()
-            .map(crate::analyze::diagnose_snapshot)
+            .zip(&self.traces)
+            .map(|(s, t)| Analyzed::of(s.clone(), t.clone()))
+            .collect()
+    }
+
+    /// Each input's findings as a diagnosis (a trace's: its fault capture, or an empty
+    /// snapshot, with the trace's findings).
+    pub fn diagnoses(&self) -> Vec<Diagnosis> {
+        self.analyzed()
+            .into_iter()
+            .map(Analyzed::into_diagnosis)
             .collect()
     }
 }

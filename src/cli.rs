@@ -14,7 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   or the fixed variant fails too), 2 unknown signature or one without a probe, \
                   5 the probe cannot be built or started, 130 interrupted.\n\
                   demo: 0 every case showed its finding, 1 some case did not, 5 failure, \
-                  130 interrupted. Every process confirm and demo start is killed and reaped."
+                  130 interrupted. Every process confirm and demo start is killed and reaped.\n\
+                  triage: 0 nothing found, 1 a known bug found, 6 only generic or unknown \
+                  failures found, 2 bad usage, 3 an input not found, 5 failure (a --db that is \
+                  not a wedge history, or only unanalyzable artifacts)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,6 +45,49 @@ pub enum Command {
     /// Start each built-in buggy probe, diagnose it live, show the findings, confirm them,
     /// and clean up every process started.
     Demo(DemoArgs),
+    /// Scan CI artifacts (directories recursively: logs, cores, JUnit XML, bundles), run
+    /// every analyzer, and group the failures by a stable fingerprint: known bugs, generic
+    /// shapes and unknown failures.
+    #[command(
+        after_help = "Exit codes: 0 nothing found, 1 a known bug found (whatever else \
+                  was), 6 generic or unknown failures only, 2 bad usage, 3 an input not found, \
+                  5 failure (a --db that is not a wedge history, or nothing found while some \
+                  artifacts could not be analyzed). Unreadable files are skipped with a warning."
+    )]
+    Triage(TriageArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TriageFormat {
+    /// A table for a terminal.
+    Table,
+    /// One JSON document (docs/json.md).
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+    /// JUnit XML: one test case per fingerprint.
+    Junit,
+    /// GitHub Actions annotations (`::error file=…,title=…::…`).
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Files and directories to scan.
+    #[arg(required = true, value_name = "PATH")]
+    pub inputs: Vec<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value_t = TriageFormat::Table)]
+    pub format: TriageFormat,
+    /// Keep history in this SQLite database (created if missing): each fingerprint's first
+    /// seen, last seen and count across runs.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<std::path::PathBuf>,
+    /// A directory holding the files of the machine the cores came from.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<std::path::PathBuf>,
+    /// Colour the table: auto (terminal only, NO_COLOR honoured), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 fn duration(s: &str) -> Result<std::time::Duration, String> {

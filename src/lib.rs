@@ -20,4 +20,5 @@ pub mod run;
 pub mod signatures;
 pub mod source;
 pub mod syscall;
+pub mod triage;
 pub mod unwind;

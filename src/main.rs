@@ -3,7 +3,10 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, LogArgs, SignaturesArgs};
+use cli::{
+    Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, LogArgs, SignaturesArgs,
+    TriageArgs,
+};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,6 +24,8 @@ mod exit {
     pub const NOT_FOUND: u8 = 3;
     pub const NOT_PERMITTED: u8 = 4;
     pub const FAILURE: u8 = 5;
+    /// triage: generic or unknown failures, no known bug.
+    pub const UNKNOWN_FAILURES: u8 = 6;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -41,7 +46,66 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args, interrupted),
         Command::Confirm(args) => confirm(args, interrupted),
         Command::Demo(args) => demo(args, interrupted),
+        Command::Triage(args) => triage(args),
     }
+}
+
+fn triage(args: TriageArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    use wedge::triage::{self, Status, TriageError, db, format};
+    // The database first: a bad --db fails before minutes of scanning.
+    let mut history = match &args.db {
+        Some(path) => match db::Db::open(path) {
+            Ok(d) => Some(d),
+            Err(e) => return fail(exit::FAILURE, &e.to_string()),
+        },
+        None => None,
+    };
+    let opts = triage::Options {
+        sysroot: args.sysroot.clone(),
+        progress: std::io::stderr().is_terminal(),
+    };
+    let mut report = match triage::run(&args.inputs, &opts) {
+        Ok(r) => r,
+        Err(e @ TriageError::NotFound(_)) => return fail(exit::NOT_FOUND, &e.to_string()),
+        Err(e) => return fail(exit::FAILURE, &e.to_string()),
+    };
+    if let Some(h) = history.as_mut()
+        && let Err(e) = h.record(&mut report, &args.inputs, &db::now_rfc3339())
+    {
+        return fail(exit::FAILURE, &e.to_string());
+    }
+    for p in &report.unreadable {
+        eprintln!("wedge: skipped {}: {}", p.path, p.reason);
+    }
+    for p in &report.errors {
+        eprintln!("wedge: could not analyze {}: {}", p.path, p.reason);
+    }
+    let code = if report.has(Status::KnownBug) {
+        exit::FINDINGS
+    } else if !report.groups.is_empty() {
+        exit::UNKNOWN_FAILURES
+    } else if !report.errors.is_empty() {
+        exit::FAILURE
+    } else {
+        exit::CLEAN
+    };
+    let text = match args.format {
+        cli::TriageFormat::Table => format::table(&report, Style::from_choice(args.color.as_str())),
+        cli::TriageFormat::Json => format::json(&report, code),
+        cli::TriageFormat::Markdown => format::markdown(&report),
+        cli::TriageFormat::Junit => format::junit(&report),
+        cli::TriageFormat::Github => {
+            eprintln!("wedge: {}", format::summary(&report));
+            format::github(&report)
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "{text}");
+    if !text.ends_with('\n') {
+        let _ = writeln!(stdout);
+    }
+    ExitCode::from(code)
 }
 
 fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {

@@ -57,6 +57,11 @@ pub fn fingerprint(key: Key<'_>, frames: &[String]) -> String {
 /// depending on GOTRACEBACK) and C library frames (`raise`, `abort`, whose names vary with
 /// the libc); all of them are kept when nothing else is left.
 pub fn top_frames(frames: &[Frame]) -> Vec<String> {
+    pick(names_of(frames))
+}
+
+/// (name, skippable at the top) of every function of the frames, innermost first.
+fn names_of(frames: &[Frame]) -> Vec<(String, bool)> {
     let mut names: Vec<(String, bool)> = Vec::new();
     for f in frames {
         let module = f
@@ -78,6 +83,10 @@ pub fn top_frames(frames: &[Frame]) -> Vec<String> {
             names.push((format!("?{sep}{module}"), in_libc));
         }
     }
+    names
+}
+
+fn pick(names: Vec<(String, bool)>) -> Vec<String> {
     let first_own = names.iter().position(|(_, skip)| !skip).unwrap_or(0);
     names
         .into_iter()
@@ -87,11 +96,11 @@ pub fn top_frames(frames: &[Frame]) -> Vec<String> {
         .collect()
 }
 
-/// A goroutine's frames as the default traceback prints them: without the runtime frames at
-/// its bottom (`runtime.goexit`) and without the compiler's wrapper of a `go f(x)` statement
-/// (`main.spawn.func1` or `main.spawn.gowrap1` at the creator's own line), both of which
-/// only GOTRACEBACK=system shows.
-pub fn goroutine_frames(g: &Goroutine) -> &[Frame] {
+/// [`top_frames`] of a goroutine as the default traceback prints it: without the runtime
+/// frames at its bottom (`runtime.goexit`) and without the compiler's wrapper of a
+/// `go f(x)` statement (`main.spawn.func1` or `main.spawn.gowrap1` at the creator's own
+/// line; the calls inlined into it stay), both of which only GOTRACEBACK=system shows.
+pub fn goroutine_top_frames(g: &Goroutine) -> Vec<String> {
     let mut frames = g.frames.as_slice();
     while let Some((last, rest)) = frames.split_last() {
         if last
@@ -105,16 +114,18 @@ pub fn goroutine_frames(g: &Goroutine) -> &[Frame] {
             break;
         }
     }
-    if let (Some(c), Some((last, rest))) = (&g.created_by, frames.split_last())
-        && !rest.is_empty()
+    let mut names = names_of(frames);
+    if let (Some(c), Some(last)) = (&g.created_by, frames.last())
+        && names.len() > 1
         && let (Some(creator), Some(f)) = (&c.function, &last.function)
         && f.strip_prefix(creator.as_str())
             .is_some_and(|s| s.starts_with(".func") || s.starts_with(".gowrap"))
         && (last.file.is_none() || (last.file == c.file && last.line == c.line))
     {
-        frames = rest;
+        // The frame's own function is the last name (its inlined calls come before it).
+        names.pop();
     }
-    frames
+    pick(names)
 }
 
 /// A function name without what varies between builds and runs: hex addresses and

@@ -12,7 +12,7 @@ use super::{Counts, Failure, Options, Problem, Status, TriageError, junit};
 use crate::analyze;
 use crate::binary::BinaryCache;
 use crate::log::{self, LogScan};
-use crate::model::{Diagnosis, Finding, Frame, Process, Snapshot};
+use crate::model::{Diagnosis, Finding, Process, Snapshot};
 use crate::source::compressed::Compression;
 use std::collections::HashSet;
 use std::io::Read;
@@ -431,7 +431,7 @@ fn crash_of_dump(d: &log::traceback::Dump) -> Option<Crash> {
     let frames = d
         .goroutines
         .first()
-        .map(|g| fingerprint::top_frames(fingerprint::goroutine_frames(g)))
+        .map(fingerprint::goroutine_top_frames)
         .or_else(|| {
             d.threads
                 .first()
@@ -558,27 +558,28 @@ fn signal_name(signo: i32) -> String {
 /// Frames of the thread (or goroutine) that took the fatal signal; else the first thread's.
 fn crash_frames(p: &Process, tid: Option<i32>, goroutine: Option<i64>) -> Vec<String> {
     if let Some(g) = goroutine
-        && let Some(f) = goroutine_frames(p, g)
+        && let Some(f) = goroutine_top(p, g)
     {
-        return fingerprint::top_frames(f);
+        return f;
     }
     let t = tid.and_then(|t| p.thread(t)).or_else(|| p.threads.first());
     t.map(|t| fingerprint::top_frames(&t.frames))
         .unwrap_or_default()
 }
 
-fn goroutine_frames(p: &Process, id: i64) -> Option<&[Frame]> {
+/// The top frames of goroutine `id` (or of its stack in a race report).
+fn goroutine_top(p: &Process, id: i64) -> Option<Vec<String>> {
     let go = p.go.as_ref()?;
     go.goroutines
         .iter()
         .find(|g| g.id == id && !g.frames.is_empty())
-        .map(fingerprint::goroutine_frames)
+        .map(fingerprint::goroutine_top_frames)
         .or_else(|| {
             go.races
                 .iter()
                 .flat_map(|r| &r.stacks)
                 .find(|s| s.goroutine == Some(id) && !s.frames.is_empty())
-                .map(|s| s.frames.as_slice())
+                .map(|s| fingerprint::top_frames(&s.frames))
         })
 }
 
@@ -613,9 +614,9 @@ fn implicated_frames(f: &Finding, s: &Snapshot) -> Vec<String> {
             .filter(|p| e.pid.is_none_or(|pid| pid == p.pid))
         {
             if let Some(g) = e.goroutine
-                && let Some(frames) = goroutine_frames(p, g)
+                && let Some(frames) = goroutine_top(p, g)
             {
-                return fingerprint::top_frames(frames);
+                return frames;
             }
             if let Some(t) = e.tid.and_then(|t| p.thread(t))
                 && !t.frames.is_empty()
@@ -713,6 +714,12 @@ mod tests {
         let b = failures("go1.19-nil-deref-gotraceback-system.txt");
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].fingerprint, b[0].fingerprint, "{a:?} {b:?}");
+        // Go 1.25 inlines the worker into the go statement's wrapper; GOTRACEBACK=crash
+        // prints the wrapper: the same fingerprint as the default traceback.
+        let c = failures("go1.25.5-nil-deref.txt");
+        let d = failures("go1.25.5-nil-deref-gotraceback-crash.txt");
+        assert_eq!(c[0].frames, ["main.(*holder).read", "main.worker"]);
+        assert_eq!(c[0].fingerprint, d[0].fingerprint, "{c:?} {d:?}");
         assert_eq!(a[0].status, Status::Generic);
     }
 

@@ -143,6 +143,10 @@ fn abort_core(dir: &Path) -> PathBuf {
     let to = dir.join("cores").join("core.blocked_threads");
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
     std::fs::copy(&core, &to).unwrap();
+    // The same core as systemd-coredump stores it: recognized by its bytes, not its name.
+    let raw = std::fs::read(&core).unwrap();
+    let packed = zstd::encode_all(&raw[..], 1).unwrap();
+    std::fs::write(dir.join("cores").join("blocked.dump"), packed).unwrap();
     to
 }
 
@@ -202,7 +206,7 @@ fn mixed_artifacts_group_by_fingerprint_and_history_adds_up() {
     let files = &v["files"];
     assert_eq!(files["logs"], 5, "{files}");
     assert_eq!(files["junit"], 1, "{files}");
-    assert_eq!(files["cores"], 1, "{files}");
+    assert_eq!(files["cores"], 2, "{files}");
     assert_eq!(files["skipped_binary"], 1, "{files}");
 
     // The same BuildKit crash in two logs (other goroutine ids, addresses, timestamps):
@@ -258,6 +262,10 @@ fn mixed_artifacts_group_by_fingerprint_and_history_adds_up() {
     });
     assert_eq!(core.len(), 1, "{:#}", v["groups"]);
     assert_eq!(core[0]["status"], "unknown");
+    assert_eq!(
+        core[0]["count"], 2,
+        "plain and zstd-compressed: one fingerprint"
+    );
     assert!(!core[0]["frames"].as_array().unwrap().is_empty());
     let fps: std::collections::HashSet<&str> = groups(&v)
         .iter()

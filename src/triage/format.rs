@@ -89,6 +89,8 @@ pub fn table(r: &Report, style: Style) -> String {
         header.extend(["FIRST SEEN", "LAST SEEN", "TOTAL"]);
     }
     let mut t = style.table(&header);
+    // On a terminal, wrap to its width.
+    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     for g in &r.groups {
         let mut row = vec![
             style.cell(g.count, false),

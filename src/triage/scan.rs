@@ -393,7 +393,12 @@ fn junit_failures(path: &Path) -> Result<Vec<Failure>, String> {
     for c in cases {
         let mut s = log::Scanner::new();
         s.feed(c.text.as_bytes());
-        out.extend(failures_of_log(s.finish(), path, Some(&c.test)));
+        // Lines of the failure text are not lines of the XML file.
+        out.extend(
+            failures_of_log(s.finish(), path, Some(&c.test))
+                .into_iter()
+                .map(|f| Failure { line: None, ..f }),
+        );
     }
     Ok(out)
 }
@@ -478,22 +483,41 @@ fn failures_of_diagnosis(
     test: Option<&str>,
     crashes: &[Option<Crash>],
 ) -> Vec<Failure> {
+    // The dump (of a log) each process was made from.
+    let mut dump_i = 0;
+    let dumps: Vec<Option<Crash>> = d
+        .snapshot
+        .processes
+        .iter()
+        .map(|p| {
+            if p.state != RACE_ONLY && !crashes.is_empty() {
+                dump_i += 1;
+                crashes.get(dump_i - 1).cloned().flatten()
+            } else {
+                None
+            }
+        })
+        .collect();
     let mut out: Vec<Failure> = d
         .findings
         .iter()
-        .map(|f| finding_failure(f, &d.snapshot, artifact, test))
+        .map(|f| {
+            let mut failure = finding_failure(f, &d.snapshot, artifact, test);
+            // The line of the dump the finding is about, for annotations.
+            failure.line = d
+                .snapshot
+                .processes
+                .iter()
+                .zip(&dumps)
+                .find(|(p, _)| explained(std::slice::from_ref(f), p))
+                .and_then(|(_, c)| c.as_ref().map(|c| c.line));
+            failure
+        })
         .collect();
     // Functions the findings are about: a race report inside them is part of what a
     // finding explains (the race behind a known crash), not a failure of its own.
     let found_in: HashSet<String> = out.iter().flat_map(|f| f.frames.iter().cloned()).collect();
-    let mut dump_i = 0;
-    for p in &d.snapshot.processes {
-        let crash = if p.state != RACE_ONLY && !crashes.is_empty() {
-            dump_i += 1;
-            crashes.get(dump_i - 1).cloned().flatten()
-        } else {
-            None
-        };
+    for (p, crash) in d.snapshot.processes.iter().zip(dumps) {
         if explained(&d.findings, p) {
             continue;
         }

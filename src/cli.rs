@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   130 interrupted. Every process confirm and demo start is killed and reaped.\n\
                   triage: 0 nothing found, 1 a known bug found, 6 only generic or unknown \
                   failures found, 2 bad usage, 3 an input not found, 5 failure (a --db that is \
-                  not a wedge history, or only unanalyzable artifacts)."
+                  not a wedge history, or only unanalyzable artifacts), 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -52,7 +52,8 @@ pub enum Command {
         after_help = "Exit codes: 0 nothing found, 1 a known bug found (whatever else \
                   was), 6 generic or unknown failures only, 2 bad usage, 3 an input not found, \
                   5 failure (a --db that is not a wedge history, or nothing found while some \
-                  artifacts could not be analyzed). Unreadable files are skipped with a warning."
+                  artifacts could not be analyzed), 130 interrupted. Unreadable files are skipped \
+                  with a warning."
     )]
     Triage(TriageArgs),
 }

@@ -46,11 +46,11 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args, interrupted),
         Command::Confirm(args) => confirm(args, interrupted),
         Command::Demo(args) => demo(args, interrupted),
-        Command::Triage(args) => triage(args),
+        Command::Triage(args) => triage(args, interrupted),
     }
 }
 
-fn triage(args: TriageArgs) -> ExitCode {
+fn triage(args: TriageArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     use std::io::IsTerminal;
     use wedge::triage::{self, Status, TriageError, db, format};
     // The database first: a bad --db fails before minutes of scanning.
@@ -64,10 +64,12 @@ fn triage(args: TriageArgs) -> ExitCode {
     let opts = triage::Options {
         sysroot: args.sysroot.clone(),
         progress: std::io::stderr().is_terminal(),
+        interrupted: Some(interrupted),
     };
     let mut report = match triage::run(&args.inputs, &opts) {
         Ok(r) => r,
         Err(e @ TriageError::NotFound(_)) => return fail(exit::NOT_FOUND, &e.to_string()),
+        Err(e @ TriageError::Interrupted) => return fail(exit::INTERRUPTED, &e.to_string()),
         Err(e) => return fail(exit::FAILURE, &e.to_string()),
     };
     if let Some(h) = history.as_mut()

@@ -141,6 +141,9 @@ pub struct Options {
     pub sysroot: Option<PathBuf>,
     /// Show progress on stderr (a terminal, a long scan).
     pub progress: bool,
+    /// Set on SIGINT/SIGTERM: no new file is started, the run ends with
+    /// [`TriageError::Interrupted`].
+    pub interrupted: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Why a triage could not run at all.
@@ -150,6 +153,8 @@ pub enum TriageError {
     NotFound(String),
     #[error("{0}")]
     Db(#[from] db::DbError),
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Scans the inputs and groups what they show.
@@ -157,6 +162,13 @@ pub fn run(inputs: &[PathBuf], opts: &Options) -> Result<Report, TriageError> {
     let started = std::time::Instant::now();
     let walk = scan::walk(inputs)?;
     let mut out = scan::analyze_all(&walk.files, opts);
+    if opts
+        .interrupted
+        .as_ref()
+        .is_some_and(|i| i.load(std::sync::atomic::Ordering::SeqCst))
+    {
+        return Err(TriageError::Interrupted);
+    }
     out.files.skipped_special += walk.special;
     let mut unreadable = walk.unreadable;
     unreadable.extend(out.unreadable);

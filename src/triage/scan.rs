@@ -161,6 +161,13 @@ pub fn analyze_all(files: &[PathBuf], opts: &Options) -> Outcome {
             s.spawn(|| {
                 let mut cache = BinaryCache::new();
                 loop {
+                    if opts
+                        .interrupted
+                        .as_ref()
+                        .is_some_and(|i| i.load(Ordering::SeqCst))
+                    {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(path) = files.get(i) else { break };
                     let r = analyze_file(path, opts, &mut cache);

@@ -69,10 +69,13 @@ def rerun(text, run, rng):
 
 
 def generate():
-    stamp = os.path.join(OUT, ".done-%d-%d" % (N_LOGS, FILLER))
+    stamp = OUT + ".done-%d-%d" % (N_LOGS, FILLER)
     if os.path.exists(stamp):
         return
     shutil.rmtree(OUT, ignore_errors=True)
+    for old in os.listdir(os.path.dirname(OUT)):
+        if old.startswith(os.path.basename(OUT) + ".done-"):
+            os.remove(os.path.join(os.path.dirname(OUT), old))
     rng = random.Random(7)
     texts = {}
     for name, _ in SAMPLES:
@@ -126,6 +129,16 @@ def main():
     print("%d logs, %d bytes; median of %d: wall %.3f s (%.2f ms per log), cpu %.3f s" % (
         doc["files"]["logs"], total, RUNS, statistics.median(times),
         statistics.median(times) * 1000 / max(1, doc["files"]["logs"]), statistics.median(cpus)))
+    db = OUT + ".sqlite"
+    for n in range(2):
+        if n == 0 and os.path.exists(db):
+            os.remove(db)
+        t = time.perf_counter()
+        p = subprocess.run([wedge, "triage", OUT, "--format", "json", "--db", db], capture_output=True)
+        if p.returncode not in (0, 1, 6):
+            sys.exit("wedge triage --db failed: %d %s" % (p.returncode, p.stderr.decode()))
+        print("with --db (%s database): wall %.3f s" % ("new" if n == 0 else "existing",
+                                                        time.perf_counter() - t))
     for g in doc["groups"]:
         print("  %5d  %-9s %s  %s" % (g["count"], g["status"], g["fingerprint"], g["title"][:70]))
 

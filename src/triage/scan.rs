@@ -278,7 +278,16 @@ pub fn classify_file(path: &Path) -> Result<Kind, String> {
 }
 
 fn classify(path: &Path) -> Result<Kind, Classify> {
-    let mut f = std::fs::File::open(path).map_err(|e| Classify::Unreadable(e.to_string()))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: a file replaced by a FIFO since the walk must not block the scan.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Classify::Unreadable(e.to_string()))?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(Classify::Unreadable("not a regular file".into()));
+    }
     let mut head = Vec::with_capacity(HEAD);
     (&mut f)
         .take(HEAD as u64)

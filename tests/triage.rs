@@ -442,6 +442,11 @@ fn unreadable_special_and_malformed_inputs_do_not_stop_the_scan() {
     core.resize(40, 0);
     write(d, "core.truncated", &core);
     write(d, "garbage.tar.zst", b"this is not an archive at all\n");
+    write(
+        d,
+        "broken.xml",
+        "<?xml version=\"1.0\"?>\n<testsuite><testcase name=\"T\"><failure>panic: x</testsuite>",
+    );
     let packed = zstd::encode_all(&vec![b'x'; 100_000][..], 3).unwrap();
     write(d, "cut.tar.zst", &packed[..packed.len() / 2]);
     let mut tar = tar::Builder::new(Vec::new());
@@ -488,11 +493,17 @@ fn unreadable_special_and_malformed_inputs_do_not_stop_the_scan() {
     assert!(reason("garbage.tar.zst").contains("not a zstd archive"));
     assert!(reason("cut.tar.zst").contains("zstd"), "{errors:?}");
     assert!(reason("bundle.tar.zst").contains("bundles are not readable yet"));
-    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(reason("broken.xml").contains("malformed XML"), "{errors:?}");
+    assert_eq!(errors.len(), 5, "{errors:?}");
     // Files named .tar.zst count as bundles, damaged or not; the truncated core as a core.
     assert_eq!(v["files"]["bundles"], 3);
     assert_eq!(v["files"]["cores"], 1);
-    for name in ["core.truncated", "garbage.tar.zst", "bundle.tar.zst"] {
+    for name in [
+        "core.truncated",
+        "garbage.tar.zst",
+        "bundle.tar.zst",
+        "broken.xml",
+    ] {
         assert!(stderr.contains(name), "{name} not on stderr: {stderr}");
     }
 

@@ -474,7 +474,7 @@ fn failures_of_log(scan: LogScan, artifact: &Path, test: Option<&str>) -> Vec<Fa
     let crashes: Vec<Option<Crash>> = scan.dumps.iter().map(|(d, _)| crash_of_dump(d)).collect();
     let d = analyze::diagnose_log(log::snapshot(scan, &artifact.display().to_string()));
     // log::snapshot makes one process per dump, in the dumps' order, and one process per
-    // group of race reports not next to a dump; those have the state "race reported".
+    // group of race reports not next to a dump; those have the state RACE_ONLY_STATE.
     let from_dumps = d
         .snapshot
         .processes
@@ -489,7 +489,7 @@ fn failures_of_log(scan: LogScan, artifact: &Path, test: Option<&str>) -> Vec<Fa
     failures_of_diagnosis(&d, artifact, test, &crashes)
 }
 
-const RACE_ONLY: &str = "race reported";
+const RACE_ONLY: &str = log::RACE_ONLY_STATE;
 
 /// Failures of a diagnosis (of a log, a core or a bundle): findings first, then the
 /// processes that failed without a finding. `crashes` are the log's dumps, in order.

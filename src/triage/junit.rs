@@ -72,75 +72,55 @@ struct Case {
 }
 
 /// Where text events go.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Into {
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Sink {
+    #[default]
     Nowhere,
     Case,
     Suite,
 }
 
+/// The state of one pass over a document.
+#[derive(Default)]
+struct Collector {
+    out: Vec<CaseText>,
+    /// Open suites, innermost last (suites nest in some runners' output).
+    suites: Vec<Case>,
+    case: Option<Case>,
+    into: Sink,
+    /// Depth of the element whose text is being collected (failure, error, system-*).
+    text_depth: usize,
+    depth: usize,
+}
+
 /// The failed test cases (with their failure text and output) and the suites' own output.
 pub fn cases(xml: &str) -> Result<Vec<CaseText>, String> {
     let mut r = Reader::from_str(xml);
-    let mut out = Vec::new();
-    let mut suites: Vec<Case> = Vec::new();
-    let mut case: Option<Case> = None;
-    let mut into = Into::Nowhere;
-    // Depth of the element whose text is being collected (failure, error, system-*).
-    let mut text_depth = 0usize;
-    let mut depth = 0usize;
+    let mut c = Collector::default();
     loop {
         let ev = r
             .read_event()
             .map_err(|e| format!("malformed XML at byte {}: {e}", r.error_position()))?;
         match ev {
             Event::Start(e) => {
-                depth += 1;
-                start(
-                    &e,
-                    &mut suites,
-                    &mut case,
-                    &mut into,
-                    &mut text_depth,
-                    depth,
-                );
+                c.depth += 1;
+                c.start(&e);
             }
             Event::Empty(e) => {
-                start(
-                    &e,
-                    &mut suites,
-                    &mut case,
-                    &mut into,
-                    &mut text_depth,
-                    depth + 1,
-                );
-                end(
-                    e.name().0,
-                    &mut out,
-                    &mut suites,
-                    &mut case,
-                    &mut into,
-                    &mut text_depth,
-                    depth + 1,
-                );
+                c.depth += 1;
+                c.start(&e);
+                c.end(e.name().0);
+                c.depth -= 1;
             }
             Event::End(e) => {
-                end(
-                    e.name().0,
-                    &mut out,
-                    &mut suites,
-                    &mut case,
-                    &mut into,
-                    &mut text_depth,
-                    depth,
-                );
-                depth = depth.saturating_sub(1);
+                c.end(e.name().0);
+                c.depth = c.depth.saturating_sub(1);
             }
-            Event::Text(t) => push(&t.xml10_content(), into, &mut case, &mut suites),
-            Event::CData(t) => push(&t.xml10_content(), into, &mut case, &mut suites),
+            Event::Text(t) => c.push(&t.xml10_content()),
+            Event::CData(t) => c.push(&t.xml10_content()),
             Event::GeneralRef(g) => {
                 let s = match g.resolve_char_ref() {
-                    Ok(Some(c)) => c.to_string(),
+                    Ok(Some(ch)) => ch.to_string(),
                     _ => match &*g {
                         "lt" => "<".into(),
                         "gt" => ">".into(),
@@ -150,109 +130,101 @@ pub fn cases(xml: &str) -> Result<Vec<CaseText>, String> {
                         other => format!("&{other};"),
                     },
                 };
-                push(&s, into, &mut case, &mut suites);
+                c.push(&s);
             }
             Event::Eof => break,
             _ => {}
         }
     }
-    if depth != 0 {
+    if c.depth != 0 {
         return Err("malformed XML: the document ends inside an element".into());
     }
-    Ok(out)
+    Ok(c.out)
 }
 
-fn push(s: &str, into: Into, case: &mut Option<Case>, suites: &mut [Case]) {
-    let target = match into {
-        Into::Nowhere => None,
-        Into::Case => case.as_mut(),
-        Into::Suite => suites.last_mut(),
-    };
-    if let Some(c) = target {
-        c.text.push_str(s);
-    }
-}
-
-fn start(
-    e: &BytesStart<'_>,
-    suites: &mut Vec<Case>,
-    case: &mut Option<Case>,
-    into: &mut Into,
-    text_depth: &mut usize,
-    depth: usize,
-) {
-    match e.name().0 {
-        "testsuite" => suites.push(Case {
-            test: attr(e, "name").unwrap_or_default(),
-            ..Default::default()
-        }),
-        "testcase" => {
-            let name = attr(e, "name").unwrap_or_default();
-            let test = match attr(e, "classname") {
-                Some(c) if !c.is_empty() => format!("{c}.{name}"),
-                _ => name,
-            };
-            *case = Some(Case {
-                test,
-                ..Default::default()
-            });
+impl Collector {
+    fn push(&mut self, s: &str) {
+        let target = match self.into {
+            Sink::Nowhere => None,
+            Sink::Case => self.case.as_mut(),
+            Sink::Suite => self.suites.last_mut(),
+        };
+        if let Some(c) = target {
+            c.text.push_str(s);
         }
-        n @ ("failure" | "error" | "system-out" | "system-err") if *into == Into::Nowhere => {
-            let in_case = case.is_some();
-            if let Some(c) = case.as_mut()
-                && (n == "failure" || n == "error")
+    }
+
+    fn start(&mut self, e: &BytesStart<'_>) {
+        match e.name().0 {
+            "testsuite" => self.suites.push(Case {
+                test: attr(e, "name").unwrap_or_default(),
+                ..Default::default()
+            }),
+            "testcase" => {
+                let name = attr(e, "name").unwrap_or_default();
+                let test = match attr(e, "classname") {
+                    Some(c) if !c.is_empty() => format!("{c}.{name}"),
+                    _ => name,
+                };
+                self.case = Some(Case {
+                    test,
+                    ..Default::default()
+                });
+            }
+            n @ ("failure" | "error" | "system-out" | "system-err")
+                if self.into == Sink::Nowhere =>
             {
-                c.failed = true;
-                if let Some(m) = attr(e, "message") {
-                    c.text.push_str(&m);
-                    c.text.push('\n');
+                if let Some(c) = self.case.as_mut()
+                    && (n == "failure" || n == "error")
+                {
+                    c.failed = true;
+                    if let Some(m) = attr(e, "message") {
+                        c.text.push_str(&m);
+                        c.text.push('\n');
+                    }
+                }
+                self.into = if self.case.is_some() {
+                    Sink::Case
+                } else {
+                    Sink::Suite
+                };
+                self.text_depth = self.depth;
+            }
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, name: &str) {
+        if self.into != Sink::Nowhere && self.depth == self.text_depth {
+            self.push("\n");
+            self.into = Sink::Nowhere;
+            return;
+        }
+        match name {
+            "testcase" => {
+                if let Some(c) = self.case.take()
+                    && c.failed
+                {
+                    self.out.push(CaseText {
+                        test: c.test,
+                        failed: true,
+                        text: c.text,
+                    });
                 }
             }
-            *into = if in_case { Into::Case } else { Into::Suite };
-            *text_depth = depth;
-        }
-        _ => {}
-    }
-}
-
-fn end(
-    name: &str,
-    out: &mut Vec<CaseText>,
-    suites: &mut Vec<Case>,
-    case: &mut Option<Case>,
-    into: &mut Into,
-    text_depth: &mut usize,
-    depth: usize,
-) {
-    if *into != Into::Nowhere && depth == *text_depth {
-        push("\n", *into, case, suites);
-        *into = Into::Nowhere;
-        return;
-    }
-    match name {
-        "testcase" => {
-            if let Some(c) = case.take()
-                && c.failed
-            {
-                out.push(CaseText {
-                    test: c.test,
-                    failed: true,
-                    text: c.text,
-                });
+            "testsuite" => {
+                if let Some(s) = self.suites.pop()
+                    && !s.text.trim().is_empty()
+                {
+                    self.out.push(CaseText {
+                        test: s.test,
+                        failed: false,
+                        text: s.text,
+                    });
+                }
             }
+            _ => {}
         }
-        "testsuite" => {
-            if let Some(s) = suites.pop()
-                && !s.text.trim().is_empty()
-            {
-                out.push(CaseText {
-                    test: s.test,
-                    failed: false,
-                    text: s.text,
-                });
-            }
-        }
-        _ => {}
     }
 }
 

@@ -142,6 +142,8 @@ enum One {
     Unreadable(String),
     /// Of a known kind, but its content could not be analyzed.
     Error(Kind, String),
+    /// The analyzer itself failed.
+    Failed(String),
 }
 
 /// Analyzes every file, on as many threads as there are CPUs (at most 8); the result is in
@@ -170,7 +172,22 @@ pub fn analyze_all(files: &[PathBuf], opts: &Options) -> Outcome {
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(path) = files.get(i) else { break };
-                    let r = analyze_file(path, opts, &mut cache);
+                    // A reader that panics on some file is a wedge bug; the other files of
+                    // the scan still deserve their answer.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        analyze_file(path, opts, &mut cache)
+                    }))
+                    .unwrap_or_else(|p| {
+                        let what = p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        cache = BinaryCache::new();
+                        One::Failed(format!(
+                            "the analyzer failed on this file (a wedge bug): {what}"
+                        ))
+                    });
                     if let Ok(mut v) = results.lock() {
                         v[i] = Some(r);
                     }
@@ -198,6 +215,7 @@ pub fn analyze_all(files: &[PathBuf], opts: &Options) -> Outcome {
                 out.errors.push(problem(path, why));
             }
             Some(One::Unreadable(why)) => out.unreadable.push(problem(path, why)),
+            Some(One::Failed(why)) => out.errors.push(problem(path, why)),
             None => out
                 .errors
                 .push(problem(path, "not analyzed (an analyzer thread failed)")),

@@ -456,7 +456,7 @@ fn crash_of_dump(d: &log::traceback::Dump) -> Option<Crash> {
             d.fatal.clone().unwrap_or_else(|| "unexpected fault".into()),
         ),
         DumpKind::Signal => (
-            "Go goroutine dump on",
+            "Go goroutine dump on a signal",
             d.dump_signal
                 .as_ref()
                 .map_or("a signal".into(), |s| s.0.clone()),

@@ -203,6 +203,7 @@ fn mixed_artifacts_group_by_fingerprint_and_history_adds_up() {
     let (v, out) = triage_json(&[dir_s, "--db", db_s]);
     assert_eq!(out.status.code(), Some(1), "a known bug: exit 1");
     assert_eq!(v["exit_code"], 1);
+    assert_eq!(v["schema_version"], 1);
     let files = &v["files"];
     assert_eq!(files["logs"], 5, "{files}");
     assert_eq!(files["junit"], 1, "{files}");

@@ -116,9 +116,13 @@ pub fn table(r: &Report, style: Style) -> String {
     format!("{t}\n{}", summary(r))
 }
 
+/// Bumped when a field of the triage document changes meaning.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
 /// The JSON document (docs/json.md, "wedge triage").
 pub fn json(r: &Report, exit_code: u8) -> String {
     let v = serde_json::json!({
+        "schema_version": JSON_SCHEMA_VERSION,
         "wedge_version": env!("CARGO_PKG_VERSION"),
         "exit_code": exit_code,
         "summary": {

@@ -519,6 +519,43 @@ fn unreadable_special_and_malformed_inputs_do_not_stop_the_scan() {
 }
 
 #[test]
+fn compressed_logs_are_read_like_plain_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = rerun(&sample("go1.25.5-deadlock.txt"), 3);
+    write(d, "plain.log", &text);
+    write(
+        d,
+        "job.log.zst",
+        zstd::encode_all(text.as_bytes(), 3).unwrap(),
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(
+        &mut gz,
+        rerun(&sample("go1.25.5-deadlock.txt"), 4).as_bytes(),
+    )
+    .unwrap();
+    write(d, "job.log.gz", gz.finish().unwrap());
+    // A gzip stream cut short: a clear error naming gzip.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, text.repeat(50).as_bytes()).unwrap();
+    let packed = gz.finish().unwrap();
+    write(d, "cut.log.gz", &packed[..packed.len() / 2]);
+    let (v, out) = triage_json(&[d.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(6), "unknown failures only");
+    assert_eq!(v["files"]["logs"], 4, "{:#}", v["files"]);
+    let g = groups(&v);
+    assert_eq!(g.len(), 1, "{g:#?}");
+    assert_eq!(g[0]["count"], 3, "plain, zstd and gzip: one fingerprint");
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]["reason"].as_str().unwrap().contains("gzip"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn a_corrupt_database_is_a_clear_error() {
     let dir = small_dir();
     let d = dir.path().to_str().unwrap();

@@ -1,8 +1,9 @@
 //! Walking a CI job's artifacts and analyzing each: directories recursively (symlinks
 //! followed, loops not), each regular file classified by its bytes, not its name, and read
-//! by the one reader of its kind — `log::scan_file` for text, `source::core::open` for ELF
-//! cores (compressed ones too), [`super::junit`] for JUnit XML (whose failure text goes to
-//! the log scanner), and [`analyze_bundle`] for support bundles.
+//! by the one reader of its kind — the log scanner for text (also gzip, zstd, lz4 or xz
+//! compressed, read through the decompressor), `source::core::open` for ELF cores (compressed
+//! ones too), [`super::junit`] for JUnit XML (whose failure text goes to the log scanner),
+//! and [`analyze_bundle`] for support bundles.
 //!
 //! A file that cannot be opened is listed and skipped; FIFOs, sockets and devices are never
 //! opened (a FIFO would block); binary files that are not cores are counted and skipped.
@@ -263,9 +264,7 @@ fn analyze_file(path: &Path, opts: &Options, cache: &mut BinaryCache) -> One {
     };
     let result = match kind {
         Kind::Binary => Ok(Vec::new()),
-        Kind::Log => log::scan_file(path)
-            .map(|scan| failures_of_log(scan, path, None))
-            .map_err(|e| e.to_string()),
+        Kind::Log => scan_log(path).map(|scan| failures_of_log(scan, path, None)),
         Kind::Core => match crate::source::core::open(path) {
             Ok(core) => {
                 let d = analyze::diagnose_core(core, None, opts.sysroot.clone(), cache);
@@ -317,8 +316,8 @@ fn classify(path: &Path) -> Result<Kind, Classify> {
     if let Some(k) = elf_kind(&head) {
         return Ok(k);
     }
-    if let Some(c) = Compression::sniff(&head) {
-        return classify_compressed(path, c, named_bundle);
+    if let Some(p) = Packing::sniff(&head) {
+        return classify_compressed(path, p, named_bundle);
     }
     if named_bundle {
         return Err(Classify::Damaged(
@@ -352,36 +351,87 @@ fn elf_kind(head: &[u8]) -> Option<Kind> {
     })
 }
 
-fn decoder(c: Compression, f: std::fs::File) -> std::io::Result<Box<dyn Read>> {
+/// How a file is compressed: the formats of compressed cores (`source::compressed`), and
+/// gzip, which triage reads for logs only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packing {
+    Core(Compression),
+    Gzip,
+}
+
+impl Packing {
+    fn sniff(head: &[u8]) -> Option<Packing> {
+        Compression::sniff(head)
+            .map(Packing::Core)
+            .or_else(|| head.starts_with(&[0x1f, 0x8b]).then_some(Packing::Gzip))
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Packing::Core(c) => c.name(),
+            Packing::Gzip => "gzip",
+        }
+    }
+}
+
+fn decoder(p: Packing, f: std::fs::File) -> std::io::Result<Box<dyn Read>> {
     let input = std::io::BufReader::new(f);
-    Ok(match c {
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
-        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
+    Ok(match p {
+        Packing::Core(Compression::Zstd) => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(input)?)
+        }
+        Packing::Core(Compression::Lz4) => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
+        Packing::Core(Compression::Xz) => {
+            Box::new(liblzma::read::XzDecoder::new_multi_decoder(input))
+        }
+        Packing::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
     })
 }
 
-fn classify_compressed(path: &Path, c: Compression, named_bundle: bool) -> Result<Kind, Classify> {
+/// A log, compressed or not: the same scanner, over the inflated stream when compressed.
+fn scan_log(path: &Path) -> Result<LogScan, String> {
+    let mut head = [0u8; 6];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| e.to_string())?;
+    match Packing::sniff(&head[..n]) {
+        None => log::scan_file(path).map_err(|e| e.to_string()),
+        Some(p) => std::fs::File::open(path)
+            .and_then(|f| decoder(p, f))
+            .and_then(log::scan_reader)
+            .map_err(|e| format!("{} stream damaged or truncated: {e}", p.name())),
+    }
+}
+
+/// A compressed file is a core, a bundle or a log by what it inflates to.
+fn classify_compressed(path: &Path, p: Packing, named_bundle: bool) -> Result<Kind, Classify> {
     let damaged = |what: &str, e: &dyn std::fmt::Display| {
-        let kind = if named_bundle {
-            Kind::Bundle
-        } else {
-            Kind::Core
+        let kind = match p {
+            _ if named_bundle => Kind::Bundle,
+            Packing::Gzip => Kind::Log,
+            Packing::Core(_) => Kind::Core,
         };
-        Classify::Damaged(kind, format!("{} {what}: {e}", c.name()))
+        Classify::Damaged(kind, format!("{} {what}: {e}", p.name()))
     };
     let f = std::fs::File::open(path).map_err(|e| Classify::Unreadable(e.to_string()))?;
     let mut head = Vec::with_capacity(1024);
-    decoder(c, f)
+    decoder(p, f)
         .and_then(|d| d.take(1024).read_to_end(&mut head))
         .map_err(|e| damaged("stream damaged", &e))?;
-    if let Some(k) = elf_kind(&head) {
-        return Ok(k);
+    match (elf_kind(&head), p) {
+        (Some(Kind::Core), Packing::Gzip) => {
+            return Err(Classify::Damaged(
+                Kind::Core,
+                "a gzip-compressed core: wedge opens zstd, lz4 and xz cores; decompress it".into(),
+            ));
+        }
+        (Some(k), _) => return Ok(k),
+        (None, _) => {}
     }
     // A tar header: "ustar" at offset 257.
-    if c == Compression::Zstd && head.get(257..262) == Some(b"ustar") {
+    if p == Packing::Core(Compression::Zstd) && head.get(257..262) == Some(b"ustar") {
         let f = std::fs::File::open(path).map_err(|e| Classify::Unreadable(e.to_string()))?;
-        let d = decoder(c, f).map_err(|e| damaged("stream damaged", &e))?;
+        let d = decoder(p, f).map_err(|e| damaged("stream damaged", &e))?;
         let mut names: HashSet<String> = HashSet::new();
         let mut ar = tar::Archive::new(d);
         let entries = ar.entries().map_err(|e| damaged("archive damaged", &e))?;
@@ -402,6 +452,10 @@ fn classify_compressed(path: &Path, c: Compression, named_bundle: bool) -> Resul
             Kind::Bundle,
             "named .tar.zst but not a wedge bundle (no manifest.json and snapshot.json)".into(),
         ));
+    }
+    // Text once inflated: a compressed log.
+    if !head.contains(&0) {
+        return Ok(Kind::Log);
     }
     Ok(Kind::Binary)
 }

@@ -273,7 +273,11 @@ fn analyze_file(path: &Path, opts: &Options, cache: &mut BinaryCache) -> One {
             Err(e) => Err(format!("unreadable core: {e}")),
         },
         Kind::Junit => junit_failures(path),
-        Kind::Bundle => analyze_bundle(path).map(|d| failures_of_diagnosis(&d, path, None, &[])),
+        Kind::Bundle => analyze_bundle(path).map(|ds| {
+            ds.iter()
+                .flat_map(|d| failures_of_diagnosis(d, path, None, &[]))
+                .collect()
+        }),
     };
     match result {
         Ok(f) => One::Done(kind, f),
@@ -462,13 +466,15 @@ fn classify_compressed(path: &Path, p: Packing, named_bundle: bool) -> Result<Ki
 
 // ---------------------------------------------------------------------------------------
 // MERGE POINT (issue 7 part 1): the support-bundle reader is being written on main for
-// `wedge analyze`. When it lands, replace this function's body with a call to it (bundle ->
-// Diagnosis, the same findings `wedge analyze` prints). Nothing else in triage needs to
-// change: classification (above) and fingerprinting (failures_of_diagnosis) already handle
-// bundles.
+// `wedge analyze`. When it lands, replace this function's body with a call to it, e.g.
+//     crate::source::bundle::open(path).map(|b| b.diagnoses()).map_err(|e| e.to_string())
+// (one diagnosis per input the bundle holds, the findings `wedge analyze` prints). Nothing
+// else in triage needs to change: classification (above) and fingerprinting
+// (failures_of_diagnosis) already handle bundles.
 // ---------------------------------------------------------------------------------------
-/// The diagnosis a support bundle holds. STUB until the bundle reader is merged.
-pub fn analyze_bundle(path: &Path) -> Result<Diagnosis, String> {
+/// The diagnoses a support bundle holds, one per input it was made from. STUB until the
+/// bundle reader is merged.
+pub fn analyze_bundle(path: &Path) -> Result<Vec<Diagnosis>, String> {
     let _ = path;
     Err("bundles are not readable yet".into())
 }

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 
 fn triage(args: TriageArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     use std::io::IsTerminal;
-    use wedge::triage::{self, Status, TriageError, db, format};
+    use wedge::triage::{self, TriageError, Verdict, db, format};
     // The database first: a bad --db fails before minutes of scanning.
     let mut history = match &args.db {
         Some(path) => match db::Db::open(path) {
@@ -83,14 +83,11 @@ fn triage(args: TriageArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     for p in &report.errors {
         eprintln!("wedge: could not analyze {}: {}", p.path, p.reason);
     }
-    let code = if report.has(Status::KnownBug) {
-        exit::FINDINGS
-    } else if !report.groups.is_empty() {
-        exit::UNKNOWN_FAILURES
-    } else if !report.errors.is_empty() {
-        exit::FAILURE
-    } else {
-        exit::CLEAN
+    let code = match report.verdict() {
+        Verdict::KnownBug => exit::FINDINGS,
+        Verdict::Failures => exit::UNKNOWN_FAILURES,
+        Verdict::Incomplete => exit::FAILURE,
+        Verdict::Clean => exit::CLEAN,
     };
     let text = match args.format {
         cli::TriageFormat::Table => format::table(&report, Style::from_choice(args.color.as_str())),

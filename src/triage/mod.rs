@@ -128,9 +128,34 @@ pub struct Report {
     pub elapsed_ms: u64,
 }
 
+/// What a triage concludes, most important first (the exit status follows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// At least one known bug, whatever else was found.
+    KnownBug,
+    /// Generic or unknown failures, no known bug.
+    Failures,
+    /// Nothing found, but some artifacts could not be analyzed.
+    Incomplete,
+    /// Nothing found in artifacts that were all analyzed.
+    Clean,
+}
+
 impl Report {
     pub fn has(&self, status: Status) -> bool {
         self.groups.iter().any(|g| g.status == status)
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if self.has(Status::KnownBug) {
+            Verdict::KnownBug
+        } else if !self.groups.is_empty() {
+            Verdict::Failures
+        } else if !self.errors.is_empty() {
+            Verdict::Incomplete
+        } else {
+            Verdict::Clean
+        }
     }
 }
 

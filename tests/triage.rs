@@ -436,7 +436,7 @@ fn unreadable_special_and_malformed_inputs_do_not_stop_the_scan() {
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     // A core cut after its ELF header; a .tar.zst that is not zstd; a zstd stream cut short;
-    // a bundle (zstd tar with manifest.json + snapshot.json), which is not readable yet.
+    // a fake bundle (a zstd tar with an empty manifest.json and snapshot.json).
     let mut core = b"\x7fELF\x02\x01\x01\x00".to_vec();
     core.resize(16, 0);
     core.extend_from_slice(&[4, 0, 0x3e, 0]);
@@ -493,7 +493,9 @@ fn unreadable_special_and_malformed_inputs_do_not_stop_the_scan() {
     assert!(reason("core.truncated").contains("core"), "{errors:?}");
     assert!(reason("garbage.tar.zst").contains("not a zstd archive"));
     assert!(reason("cut.tar.zst").contains("zstd"), "{errors:?}");
-    assert!(reason("bundle.tar.zst").contains("bundles are not readable yet"));
+    // Until the bundle reader is merged: "bundles are not readable yet"; after: the reader's
+    // "not a wedge bundle (…)", this fake's manifest being empty. Either names bundles.
+    assert!(reason("bundle.tar.zst").contains("bundle"), "{errors:?}");
     assert!(reason("broken.xml").contains("malformed XML"), "{errors:?}");
     assert_eq!(errors.len(), 5, "{errors:?}");
     // Files named .tar.zst count as bundles, damaged or not; the truncated core as a core.

@@ -20,7 +20,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   3 no such file, 5 not a bundle or a damaged one.\n\
                   run, trace: the command's exit status (128 + N for signal N, 127 not found); \
                   trace also 2 bad usage, 3 -p process not found, 4 not permitted to attach, \
-                  5 failure, 130 interrupted before the command ended."
+                  5 failure, 130 interrupted before the command ended.\n\
+                  triage: 0 nothing found, 1 a known bug found, 6 only generic or unknown \
+                  failures found, 2 bad usage, 3 an input not found, 5 failure (a --db that is \
+                  not a wedge history, or only unanalyzable artifacts), 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -60,6 +63,17 @@ pub enum Command {
     Bundle(BundleArgs),
     /// Analyze a support bundle offline: the same findings, on any machine.
     Analyze(AnalyzeArgs),
+    /// Scan CI artifacts (directories recursively: logs, cores, JUnit XML, bundles), run
+    /// every analyzer, and group the failures by a stable fingerprint: known bugs, generic
+    /// shapes and unknown failures.
+    #[command(
+        after_help = "Exit codes: 0 nothing found, 1 a known bug found (whatever else \
+                  was), 6 generic or unknown failures only, 2 bad usage, 3 an input not found, \
+                  5 failure (a --db that is not a wedge history, or nothing found while some \
+                  artifacts could not be analyzed), 130 interrupted. Unreadable files are skipped \
+                  with a warning."
+    )]
+    Triage(TriageArgs),
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +105,39 @@ pub struct AnalyzeArgs {
     pub bundle: std::path::PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TriageFormat {
+    /// A table for a terminal.
+    Table,
+    /// One JSON document (docs/json.md).
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+    /// JUnit XML: one test case per fingerprint.
+    Junit,
+    /// GitHub Actions annotations (`::error file=…,title=…::…`).
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Files and directories to scan.
+    #[arg(required = true, value_name = "PATH")]
+    pub inputs: Vec<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value_t = TriageFormat::Table)]
+    pub format: TriageFormat,
+    /// Keep history in this SQLite database (created if missing): each fingerprint's first
+    /// seen, last seen and count across runs.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<std::path::PathBuf>,
+    /// A directory holding the files of the machine the cores came from.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<std::path::PathBuf>,
+    /// Colour the table: auto (terminal only, NO_COLOR honoured), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 fn duration(s: &str) -> Result<std::time::Duration, String> {

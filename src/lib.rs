@@ -23,4 +23,5 @@ pub mod signatures;
 pub mod source;
 pub mod syscall;
 pub mod trace;
+pub mod triage;
 pub mod unwind;

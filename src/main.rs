@@ -5,7 +5,7 @@ mod cli;
 use clap::Parser;
 use cli::{
     AnalyzeArgs, BundleArgs, Cli, Command, ConfirmArgs, CoreArgs, DemoArgs, DiagnoseArgs, LogArgs,
-    SignaturesArgs,
+    SignaturesArgs, TriageArgs,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,6 +24,8 @@ mod exit {
     pub const NOT_FOUND: u8 = 3;
     pub const NOT_PERMITTED: u8 = 4;
     pub const FAILURE: u8 = 5;
+    /// triage: generic or unknown failures, no known bug.
+    pub const UNKNOWN_FAILURES: u8 = 6;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo(args, interrupted),
         Command::Bundle(args) => bundle(args, interrupted),
         Command::Analyze(args) => analyze(args),
+        Command::Triage(args) => triage(args, interrupted),
     }
 }
 
@@ -287,6 +290,63 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     } else {
         ExitCode::from(exit::FINDINGS)
     }
+}
+
+fn triage(args: TriageArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
+    use std::io::IsTerminal;
+    use wedge::triage::{self, TriageError, Verdict, db, format};
+    // The database first: a bad --db fails before minutes of scanning.
+    let mut history = match &args.db {
+        Some(path) => match db::Db::open(path) {
+            Ok(d) => Some(d),
+            Err(e) => return fail(exit::FAILURE, &e.to_string()),
+        },
+        None => None,
+    };
+    let opts = triage::Options {
+        sysroot: args.sysroot.clone(),
+        progress: std::io::stderr().is_terminal(),
+        interrupted: Some(interrupted),
+    };
+    let mut report = match triage::run(&args.inputs, &opts) {
+        Ok(r) => r,
+        Err(e @ TriageError::NotFound(_)) => return fail(exit::NOT_FOUND, &e.to_string()),
+        Err(e @ TriageError::Interrupted) => return fail(exit::INTERRUPTED, &e.to_string()),
+        Err(e) => return fail(exit::FAILURE, &e.to_string()),
+    };
+    if let Some(h) = history.as_mut()
+        && let Err(e) = h.record(&mut report, &args.inputs, &db::now_rfc3339())
+    {
+        return fail(exit::FAILURE, &e.to_string());
+    }
+    for p in &report.unreadable {
+        eprintln!("wedge: skipped {}: {}", p.path, p.reason);
+    }
+    for p in &report.errors {
+        eprintln!("wedge: could not analyze {}: {}", p.path, p.reason);
+    }
+    let code = match report.verdict() {
+        Verdict::KnownBug => exit::FINDINGS,
+        Verdict::Failures => exit::UNKNOWN_FAILURES,
+        Verdict::Incomplete => exit::FAILURE,
+        Verdict::Clean => exit::CLEAN,
+    };
+    let text = match args.format {
+        cli::TriageFormat::Table => format::table(&report, Style::from_choice(args.color.as_str())),
+        cli::TriageFormat::Json => format::json(&report, code),
+        cli::TriageFormat::Markdown => format::markdown(&report),
+        cli::TriageFormat::Junit => format::junit(&report),
+        cli::TriageFormat::Github => {
+            eprintln!("wedge: {}", format::summary(&report));
+            format::github(&report)
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "{text}");
+    if !text.ends_with('\n') {
+        let _ = writeln!(stdout);
+    }
+    ExitCode::from(code)
 }
 
 fn run(args: cli::RunArgs, interrupted: Arc<AtomicBool>) -> ExitCode {

@@ -56,7 +56,7 @@ impl SameFunction {
 }
 
 /// Function names of a frame, innermost first: its inlined calls, then its own function.
-pub(super) fn names(f: &Frame) -> impl Iterator<Item = &str> {
+pub fn names(f: &Frame) -> impl Iterator<Item = &str> {
     f.inlined
         .iter()
         .map(|i| i.function.as_str())

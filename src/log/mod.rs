@@ -30,6 +30,9 @@ const MAX_MISSES: u32 = 64;
 const MAX_NSEXEC: usize = 10_000;
 const MAX_MESSAGES: usize = 1_000;
 const MAX_DUMPS: usize = 1_000;
+/// The state of a process [`snapshot`] makes for race reports that no dump follows (every
+/// other process of a log's snapshot is one dump, in the dumps' order).
+pub const RACE_ONLY_STATE: &str = "race reported";
 /// A race report this close (in lines) before a dump belongs to the same program.
 const RACE_TO_DUMP_LINES: u64 = 20;
 
@@ -429,7 +432,7 @@ pub fn snapshot(scan: LogScan, path: &str) -> Snapshot {
                 last,
                 Process {
                     comm: "go".into(),
-                    state: "race reported".into(),
+                    state: RACE_ONLY_STATE.into(),
                     go: Some(GoProcess {
                         races: vec![r],
                         ..Default::default()

@@ -213,15 +213,7 @@ fn log_and_core_bundles_give_the_findings_of_log_and_core() {
     std::fs::create_dir(&run_dir).unwrap();
     let mut r = start_dumping(Command::new(probe("nil_deref")), &run_dir);
     r.finish();
-    let core = std::fs::read_dir(&run_dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("core"))
-        })
-        .expect("the probe dumped a core");
+    let core = core_in(&run_dir);
     let file = dir.path().join("b.tar.zst");
     let made = bundle(
         &[sample.to_str().unwrap(), core.to_str().unwrap()],
@@ -390,17 +382,7 @@ fn run_bundles_the_hang_it_catches() {
     assert!(line.starts_with("ready "), "{line}");
     let parent: i32 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    loop {
-        let mut l = String::new();
-        if err.read_line(&mut l).unwrap() == 0 {
-            break;
-        }
-        said.push_str(&l);
-        if l.contains("bundle written") || l.contains("--bundle:") {
-            break;
-        }
-    }
+    let said = read_until(&mut err, &["bundle written", "--bundle:"]);
     kill_descendants(parent);
     // SAFETY: kill(2) on the probe this test started (through wedge).
     unsafe { libc::kill(parent, libc::SIGKILL) };

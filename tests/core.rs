@@ -11,15 +11,7 @@ use wedge::model::Diagnosis;
 
 fn wait_core(dir: &Path, r: &mut Running) -> PathBuf {
     let _ = r.finish();
-    let found = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("core") && p.is_file())
-        });
-    found.expect("a core file was written")
+    core_in(dir)
 }
 
 fn core_json(core: &Path, extra: &[&str]) -> Diagnosis {

@@ -122,15 +122,7 @@ fn a_core_of_the_crash_is_the_known_bug_once() {
     assert_eq!(code, None, "killed by SIGABRT: {stderr}");
     assert!(stderr.contains("addr=0x20"), "{stderr}");
     eprintln!("reader_race crash: faulted in upload {uploads}");
-    let core = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("core"))
-        })
-        .expect("a core file was written");
+    let core = core_in(dir.path());
     let out = wedge(&[
         "core",
         core.to_str().unwrap(),
@@ -197,15 +189,7 @@ fn a_native_null_read_core_is_a_nil_deref_crash() {
     let mut r = start_dumping(Command::new(&exe), dir.path());
     let (code, _) = r.finish();
     assert_eq!(code, None, "killed by SIGSEGV");
-    let core = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("core"))
-        })
-        .expect("a core file was written");
+    let core = core_in(dir.path());
     let out = wedge(&["core", core.to_str().unwrap(), "--json"]);
     assert_no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "findings");

@@ -74,17 +74,7 @@ fn a_hang_is_reported_within_the_deadline_plus_a_second() {
     assert!(line.starts_with("ready "), "{line}");
     let parent: i32 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut report = String::new();
-    loop {
-        let mut l = String::new();
-        if err.read_line(&mut l).unwrap() == 0 {
-            break;
-        }
-        report.push_str(&l);
-        if l.contains("[clone-fork-mix]") {
-            break;
-        }
-    }
+    let report = read_until(&mut err, &["[clone-fork-mix]"]);
     let took = ready.elapsed();
     // The command is still hung: wedge waits for it; kill it by pid and see the status
     // pass through (128 + SIGKILL).

@@ -18,25 +18,7 @@ struct Container {
 /// A bundle (busybox rootfs, `sleep 1000`) and a private state directory under `dir`;
 /// returns (bundle, root).
 fn bundle(dir: &Path) -> (PathBuf, PathBuf) {
-    let bundle = dir.join("bundle");
-    let bin = bundle.join("rootfs/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
-    for tool in ["sh", "sleep"] {
-        std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
-    }
-    let ok = Command::new("runc")
-        .arg("spec")
-        .current_dir(&bundle)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let cfg = bundle.join("config.json");
-    let mut spec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-    spec["process"]["terminal"] = serde_json::json!(false);
-    spec["process"]["args"] = serde_json::json!(["sleep", "1000"]);
-    std::fs::write(&cfg, serde_json::to_string(&spec).unwrap()).unwrap();
+    let bundle = busybox_bundle(dir, &["sh", "sleep"], &["sleep", "1000"]);
     (bundle, dir.join("state"))
 }
 

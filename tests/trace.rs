@@ -245,31 +245,14 @@ fn killing_or_interrupting_wedge_leaves_nothing_stopped() {
 }
 
 /// A busybox bundle whose container runs `sh -c 'echo hello; exit 3'`.
-fn busybox_bundle(dir: &std::path::Path) -> std::path::PathBuf {
-    let bundle = dir.join("bundle");
-    let bin = bundle.join("rootfs/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
-    std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
-    let ok = Command::new("runc")
-        .arg("spec")
-        .current_dir(&bundle)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let cfg = bundle.join("config.json");
-    let mut spec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-    spec["process"]["terminal"] = serde_json::json!(false);
-    spec["process"]["args"] = serde_json::json!(["sh", "-c", "echo hello; exit 3"]);
-    std::fs::write(&cfg, serde_json::to_string(&spec).unwrap()).unwrap();
-    bundle
+fn busybox_bundle_sh(dir: &std::path::Path) -> std::path::PathBuf {
+    busybox_bundle(dir, &["sh"], &["sh", "-c", "echo hello; exit 3"])
 }
 
 #[test]
 fn traced_runc_run_finishes_and_its_tree_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = busybox_bundle(dir.path());
+    let bundle = busybox_bundle_sh(dir.path());
     let state = dir.path().join("state");
     let id = format!("wedge-trace-{}", std::process::id());
     let (out, r) = trace(&[

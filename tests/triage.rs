@@ -131,15 +131,7 @@ fn abort_core(dir: &Path) -> PathBuf {
     r.wait_line("ready ", Duration::from_secs(10));
     r.signal(libc::SIGABRT);
     let _ = r.finish();
-    let core = std::fs::read_dir(work.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("core"))
-        })
-        .expect("a core file was written");
+    let core = core_in(work.path());
     let to = dir.join("cores").join("core.blocked_threads");
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
     std::fs::copy(&core, &to).unwrap();

@@ -416,3 +416,59 @@ pub fn start_ready(cmd: Command) -> (Running, Vec<i32>) {
         .collect();
     (r, nums)
 }
+
+/// The core file a probe dumped into `dir` (core_pattern `core` or `core.PID`).
+pub fn core_in(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("core"))
+        })
+        .expect("a core file was written")
+}
+
+/// An OCI bundle under `dir/bundle` whose rootfs is Debian's static busybox (with `tools`
+/// linked to it) and whose container runs `args`; made with `runc spec`.
+pub fn busybox_bundle(dir: &Path, tools: &[&str], args: &[&str]) -> PathBuf {
+    let bundle = dir.join("bundle");
+    let bin = bundle.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
+    for tool in tools {
+        std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
+    }
+    let ok = Command::new("runc")
+        .arg("spec")
+        .current_dir(&bundle)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let cfg = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    spec["process"]["terminal"] = serde_json::json!(false);
+    spec["process"]["args"] = serde_json::json!(args);
+    std::fs::write(&cfg, serde_json::to_string(&spec).unwrap()).unwrap();
+    bundle
+}
+
+/// Reads lines from `r` until one contains one of `needles` (or the stream ends); returns
+/// all it read.
+pub fn read_until(r: &mut impl BufRead, needles: &[&str]) -> String {
+    let mut said = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        said.push_str(&l);
+        if needles.iter().any(|n| l.contains(n)) {
+            break;
+        }
+    }
+    said
+}

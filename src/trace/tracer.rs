@@ -658,10 +658,73 @@ pub fn trace_attached(pid: i32, opts: &Options) -> Result<Traced, TraceError> {
     Ok(follow(t, opts))
 }
 
+/// How long to poll for the next stop before sleeping in waitpid. A traced fork/exec
+/// loop stops several times per process, and each stop waits for wedge to be scheduled:
+/// on an idle machine that is a wake-up from an idle CPU every time. Events come in
+/// bursts (a vfork, the child's first stop, its exec, its exit), so a short poll catches
+/// most of the next ones without that wake-up. It is only done while a CPU is free: on a
+/// busy machine the poll would take CPU time from the traced command itself
+/// (docs/benchmarks.md has both cases).
+const POLL: std::time::Duration = std::time::Duration::from_micros(1000);
+/// How often the free-CPU check (/proc/loadavg) is made again.
+const POLL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether a CPU is free for the poll: /proc/loadavg's running count — wedge itself and
+/// whatever else is runnable, the traced command included — is at most the number of CPUs
+/// wedge may run on.
+fn cpu_free(loadavg: &str, cpus: usize) -> bool {
+    loadavg
+        .split_whitespace()
+        .nth(3)
+        .and_then(|f| f.split('/').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|running| running <= cpus)
+}
+
+/// waitpid(-1, __WALL), polling first while a CPU is free (see [`POLL`]).
+struct Waiter {
+    cpus: usize,
+    poll: bool,
+    checked: Option<std::time::Instant>,
+}
+
+impl Waiter {
+    fn new() -> Waiter {
+        Waiter {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            poll: false,
+            checked: None,
+        }
+    }
+
+    fn wait(&mut self, status: &mut libc::c_int) -> libc::pid_t {
+        let now = std::time::Instant::now();
+        if self
+            .checked
+            .is_none_or(|t| now.duration_since(t) >= POLL_CHECK)
+        {
+            self.checked = Some(now);
+            self.poll = self.cpus > 1
+                && std::fs::read_to_string("/proc/loadavg").is_ok_and(|l| cpu_free(&l, self.cpus));
+        }
+        while self.poll && now.elapsed() < POLL {
+            // SAFETY: status is a valid out-pointer.
+            let tid = unsafe { libc::waitpid(-1, status, libc::__WALL | libc::WNOHANG) };
+            if tid != 0 {
+                return tid;
+            }
+            std::hint::spin_loop();
+        }
+        // SAFETY: as above.
+        unsafe { libc::waitpid(-1, status, libc::__WALL) }
+    }
+}
+
 fn follow(mut t: Tracer, opts: &Options) -> Traced {
     let mut crash = None;
     t.tl.kernel_release = crate::hostcheck::kernel_release();
     let _waker = Waker::start(Arc::clone(&opts.interrupted));
+    let mut waiter = Waiter::new();
     let root = t.tl.root;
     loop {
         if opts.interrupted.load(Ordering::Relaxed) {
@@ -674,8 +737,7 @@ fn follow(mut t: Tracer, opts: &Options) -> Traced {
             break;
         }
         let mut status = 0;
-        // SAFETY: status is a valid out-pointer.
-        let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        let tid = waiter.wait(&mut status);
         if tid < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
@@ -792,5 +854,20 @@ fn wait_untraced(root: i32, interrupted: &AtomicBool) -> Option<i32> {
         if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             return None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_free;
+
+    #[test]
+    fn polls_only_while_a_cpu_is_free() {
+        // Fields of /proc/loadavg: 1, 5, 15 min averages, running/threads, last pid.
+        assert!(cpu_free("0.05 1.09 1.51 1/412 2207\n", 2));
+        assert!(!cpu_free("2.10 1.90 1.51 3/420 2207\n", 2));
+        assert!(cpu_free("2.10 1.90 1.51 2/420 2207\n", 2));
+        assert!(cpu_free("2.10 1.90 1.51 2/420 2207\n", 8));
+        assert!(!cpu_free("garbage", 2));
     }
 }

@@ -82,7 +82,8 @@ fn bundle(args: BundleArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
     for arg in &args.inputs {
         let spec = match bundle::classify(arg) {
             Ok(s) => s,
-            Err(e) => return fail(exit::NOT_FOUND, &e),
+            Err((true, e)) => return fail(exit::NOT_FOUND, &e),
+            Err((false, e)) => return fail(exit::FAILURE, &e),
         };
         let start = std::time::Instant::now();
         progress(arg);
@@ -119,7 +120,7 @@ fn bundle(args: BundleArgs, interrupted: Arc<AtomicBool>) -> ExitCode {
                 ),
                 Err(e) => return fail(exit::FAILURE, &e.to_string()),
             },
-            Spec::Log(path) => match wedge::log::scan_file(&path) {
+            Spec::Log(path) => match wedge::triage::scan::scan_log(&path) {
                 Ok(scan) => {
                     let d = wedge::analyze::diagnose_log(wedge::log::snapshot(scan, arg));
                     (InputKind::Log, Some(path), d)

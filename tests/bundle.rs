@@ -525,3 +525,29 @@ fn trace_bundles_its_timeline_and_its_crash() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_compressed_log_is_read_like_triage_reads_it_and_a_bundle_is_not_rebundled() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/logs/reader-race-probe-race-go1.19.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("ci.log.zst");
+    std::fs::write(
+        &zst,
+        zstd::encode_all(&std::fs::read(&sample).unwrap()[..], 3).unwrap(),
+    )
+    .unwrap();
+    let file = dir.path().join("b.tar.zst");
+    let made = bundle(&[zst.to_str().unwrap()], &file, &[]);
+    assert_eq!(made["inputs"][0]["kind"], "log");
+    assert_eq!(ids(&made["inputs"][0]["findings"]), vec!["nil-reader-race"]);
+    // The compressed stream is not copied: redaction could not read inside it.
+    assert!(
+        made["collectors"]
+            .to_string()
+            .contains("compressed, not copied")
+    );
+    let o = wedge(&["bundle", file.to_str().unwrap(), "-o", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already a bundle"));
+}

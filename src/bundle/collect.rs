@@ -310,7 +310,7 @@ pub fn runtime_versions(snapshot_exes: &[String], deadline: Duration) -> Collect
     let mut jobs: Vec<(String, PathBuf, &'static [&'static str])> = Vec::new();
     for (name, args) in RUNTIMES {
         let mut paths: BTreeSet<PathBuf> = BTreeSet::new();
-        if let Some(p) = on_path(name) {
+        if let Some(p) = crate::ptrace::resolve(&std::ffi::OsString::from(name)) {
             paths.insert(p);
         }
         for e in snapshot_exes {
@@ -357,14 +357,6 @@ pub fn runtime_versions(snapshot_exes: &[String], deadline: Duration) -> Collect
         }
     }
     c
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(name))
-            .find(|c| c.is_file())
-    })
 }
 
 /// Runs a command with no input, collecting stdout and stderr; kills it at the deadline.
@@ -669,6 +661,22 @@ pub fn input_log(n: usize, path: &Path) -> Collected {
         .and_then(|n| n.to_str())
         .unwrap_or("log")
         .to_string();
+    // Redaction reads text: a compressed log is not copied as it is (its secrets would
+    // travel unredacted inside the stream); its snapshot carries what it showed.
+    let mut head = [0u8; 4];
+    let got = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    let head = &head[..got];
+    if head.starts_with(&[0x1f, 0x8b])
+        || crate::source::compressed::Compression::sniff(head).is_some()
+    {
+        c.notes.push(format!(
+            "{}: compressed, not copied (redaction reads text); its snapshot is in the bundle",
+            path.display()
+        ));
+        return c;
+    }
     match read_tail(path, MAX_LOG) {
         Ok((d, cut)) => {
             if cut {

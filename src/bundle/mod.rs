@@ -557,25 +557,30 @@ pub enum Spec {
     Log(PathBuf),
 }
 
-/// A pid when it is all digits; otherwise a file: a core when it is an ELF file or a
-/// compressed one (zstd, lz4, xz), a log otherwise. Err: no such file.
-pub fn classify(arg: &str) -> Result<Spec, String> {
+/// A pid when it is all digits; otherwise a file, recognized by its content as triage
+/// recognizes it: a core (plain or compressed), or a log (plain or compressed; JUnit XML is
+/// text too). Err((true, why)): no such file or pid; Err((false, why)): not something to
+/// bundle (a bundle, a binary that is not a core, an unreadable file).
+pub fn classify(arg: &str) -> Result<Spec, (bool, String)> {
     if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
         return arg
             .parse()
             .map(Spec::Pid)
-            .map_err(|_| format!("{arg}: not a pid"));
+            .map_err(|_| (true, format!("{arg}: not a pid")));
     }
     let path = PathBuf::from(arg);
-    let mut head = [0u8; 8];
-    let n = std::fs::File::open(&path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .map_err(|e| format!("{arg}: {e}"))?;
-    let head = &head[..n];
-    if head.starts_with(b"\x7fELF") || crate::source::compressed::Compression::sniff(head).is_some()
-    {
-        Ok(Spec::Core(path))
-    } else {
-        Ok(Spec::Log(path))
+    if !path.exists() {
+        return Err((true, format!("{arg}: no such file")));
+    }
+    use crate::triage::scan::{Kind, classify_file};
+    match classify_file(&path) {
+        Ok(Kind::Core) => Ok(Spec::Core(path)),
+        Ok(Kind::Log | Kind::Junit) => Ok(Spec::Log(path)),
+        Ok(Kind::Bundle) => Err((
+            false,
+            format!("{arg}: already a bundle (read it with wedge analyze)"),
+        )),
+        Ok(Kind::Binary) => Err((false, format!("{arg}: neither a core nor text"))),
+        Err(e) => Err((false, format!("{arg}: {e}"))),
     }
 }

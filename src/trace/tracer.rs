@@ -8,6 +8,7 @@ use super::timeline::{self, Creation, Event, Memfd, Mode, Timeline, What};
 use crate::ptrace::{self, raw};
 use crate::run::{FAULTS, Tree, release};
 use crate::source::live::procfs;
+use ::procfs as procfs_crate;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -258,14 +259,9 @@ pub type Traced = (Timeline, Option<crate::model::Diagnosis>);
 /// wedge has CAP_SYS_PTRACE (bit 19 of CapEff): the kernel then keeps a traced setuid
 /// exec's privileges.
 fn can_ptrace_privileged() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .is_some_and(|caps| caps & (1 << 19) != 0)
+    procfs_crate::process::Process::myself()
+        .and_then(|p| p.status())
+        .is_ok_and(|s| s.capeff & (1 << 19) != 0)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -452,30 +448,23 @@ impl Tracer {
     /// Where each task still traced is, recorded before they are let go.
     fn record_alive(&mut self) {
         let tasks: Vec<(i32, i32)> = self.tree.tasks.iter().map(|(&t, &p)| (t, p)).collect();
+        let arch = crate::model::Arch::native().unwrap_or(crate::model::Arch::X86_64);
         for (tid, pid) in tasks {
-            let Some(st) = procfs::task_stat(pid, tid) else {
+            // The capture's own reader of a thread's state, wchan and syscall.
+            let Ok(th) = procfs::read_thread(pid, tid, arch) else {
                 continue;
             };
-            let syscall = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall"))
-                .ok()
-                .and_then(|s| {
-                    let v: Vec<u64> = s
-                        .split_whitespace()
-                        .take(7)
-                        .filter_map(|w| {
-                            w.strip_prefix("0x")
-                                .map_or_else(|| w.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
-                        })
-                        .collect();
-                    (!v.is_empty()).then_some(v)
-                });
-            let wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
-                .unwrap_or_default();
+            // As /proc/TID/syscall lists them: the number, then the arguments.
+            let syscall = th
+                .syscall
+                .map(|s| std::iter::once(s.nr as u64).chain(s.args).collect());
+            let state = th.state.chars().next().unwrap_or('?');
+            let wchan = th.wchan.unwrap_or_default();
             self.push(
                 pid,
                 tid,
                 What::Alive {
-                    state: st.state,
+                    state,
                     syscall,
                     wchan,
                 },

@@ -393,7 +393,7 @@ fn decoder(p: Packing, f: std::fs::File) -> std::io::Result<Box<dyn Read>> {
 }
 
 /// A log, compressed or not: the same scanner, over the inflated stream when compressed.
-fn scan_log(path: &Path) -> Result<LogScan, String> {
+pub fn scan_log(path: &Path) -> Result<LogScan, String> {
     let mut head = [0u8; 6];
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
